@@ -1,0 +1,52 @@
+# omasec top-level Makefile: a thin wrapper around CMake + ctest.
+#   make          build every program into build/bin/
+#   make run      install deps, build, initialise ./var, start the stack on loopback
+#   make check    install deps, build normal + ASan/UBSan, run every test
+#   make install PREFIX=/usr/local
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+DATA       ?= var
+
+.PHONY: all deps build asan check run install lint fuzz bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DOSEC_SANITIZE=ON -DOSEC_FUZZ=ON
+
+asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+check: deps
+	@./scripts/check
+
+run: build
+	@./scripts/run $(DATA)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+lint:
+	@./scripts/lint-banned .
+
+fuzz: asan
+	@./scripts/fuzz-all $(ASAN_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	@./bench/run
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
