@@ -9,7 +9,14 @@
  * Sealed value layout (all integers big endian):
  *   'O' 'S'  | u8 format=1 | u32 master key version | u8 aead alg |
  *   12-byte nonce | ciphertext || 16-byte tag
- * AAD = header bytes || u16 len(purpose) || purpose || caller's aad.
+ * AAD = header bytes || u16 len(purpose) || purpose || caller's aad,
+ * where "header bytes" are the 20 bytes before the ciphertext (magic through
+ * nonce).  A purpose is 1..255 bytes.
+ *
+ * Master key file: text, one line per version, versions strictly increasing:
+ *   "<decimal version> <64 lower-case hex chars>\n"
+ * It must be a regular file (not a symlink) with no group/other permission
+ * bits, else load/rotate fail with OSEC_EPERM naming the file and its mode.
  */
 #ifndef OMASEC_SEAL_H
 #define OMASEC_SEAL_H
@@ -31,6 +38,10 @@ int osec_master_load(const char *path, struct osec_master **out);
 /* Append a new highest version to the file (atomically: temp, fsync, rename). */
 int osec_master_rotate(const char *path);
 void osec_master_free(struct osec_master **m);
+/* A single-version master from raw key bytes (key_len == OSEC_KEY_LEN), for
+ * tests, fuzzing and tools that keep the key elsewhere. */
+int osec_master_from_bytes(const uint8_t *key, size_t key_len, uint32_t version,
+                           struct osec_master **out);
 uint32_t osec_master_current_version(const struct osec_master *m);
 /* Derive the purpose key of the current version. */
 int osec_master_derive(const struct osec_master *m, const char *purpose,
@@ -44,7 +55,8 @@ int osec_seal(const struct osec_master *m, const char *purpose, const uint8_t *a
 int osec_unseal(const struct osec_master *m, const char *purpose, const uint8_t *aad,
                 size_t aad_len, const uint8_t *sealed, size_t sealed_len,
                 struct osec_buf *out);
-/* Master key version a sealed value was made with (for re-seal after rotation). */
+/* Master key version a sealed value was made with (for re-seal after rotation).
+ * OSEC_EINTEGRITY if the header is malformed. */
 int osec_sealed_version(const uint8_t *sealed, size_t sealed_len, uint32_t *version);
 
 #endif

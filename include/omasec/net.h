@@ -1,0 +1,78 @@
+/* Event-loop glue for omasec's stream daemons (libevent 2.1 + OpenSSL).
+ *
+ * A server is N worker threads, each with its own event_base and its own
+ * listening socket bound with SO_REUSEPORT to the same address, so the
+ * kernel spreads connections and no lock is shared on the hot path.  A
+ * connection is a bufferevent (plain, or OpenSSL in accepting state); the
+ * protocol layer sees the bytes received so far as one contiguous range and
+ * says how many it consumed.
+ *
+ * Timeouts defend against slowloris and idle floods: a connection must
+ * complete its TLS handshake within handshake_ms, a started request must be
+ * complete within request_ms, and an idle connection is closed after idle_ms.
+ */
+#ifndef OMASEC_NET_H
+#define OMASEC_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+struct osec_net_server;
+struct osec_net_conn;
+
+struct osec_net_handlers {
+    /* Per worker thread: returns the worker's state (e.g. its store handle). */
+    void *(*worker_start)(int index, void *arg);
+    void (*worker_stop)(void *worker);
+    /* A new connection (after the TLS handshake when TLS is on): returns
+     * per-connection state or NULL to refuse the connection. */
+    void *(*conn_open)(struct osec_net_conn *c, void *worker);
+    /* Bytes received so far.  Return the number consumed (> 0), 0 when
+     * more input is needed, or < 0 to close the connection now. */
+    ssize_t (*conn_data)(struct osec_net_conn *c, void *state, const uint8_t *data,
+                         size_t len);
+    void (*conn_close)(struct osec_net_conn *c, void *state);
+};
+
+struct osec_net_config {
+    const char *host;          /* numeric IPv4/IPv6 address */
+    uint16_t port;             /* 0: pick one (read back with osec_net_server_port) */
+    int workers;               /* threads; <= 0: one per core */
+    SSL_CTX *ssl_ctx;          /* NULL: plain TCP */
+    unsigned handshake_ms;     /* 0: 10000 */
+    unsigned request_ms;       /* 0: 30000 */
+    unsigned idle_ms;          /* 0: 120000 */
+    size_t max_input;          /* largest pending input per connection; 0: 1 MiB */
+    unsigned max_conns;        /* per worker; 0: 4096 */
+    const struct osec_net_handlers *h;
+    void *arg;                 /* passed to worker_start */
+};
+
+int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_server **out);
+/* Runs the workers until osec_net_server_stop(); returns after they exit. */
+int osec_net_server_run(struct osec_net_server *s);
+/* Thread- and signal-safe: asks every worker to finish. */
+void osec_net_server_stop(struct osec_net_server *s);
+uint16_t osec_net_server_port(const struct osec_net_server *s);
+void osec_net_server_free(struct osec_net_server **s);
+
+/* Queue bytes for the peer. */
+int osec_net_conn_write(struct osec_net_conn *c, const void *data, size_t len);
+/* Close once everything queued has been written. */
+void osec_net_conn_close_after_write(struct osec_net_conn *c);
+/* The connection's SSL (NULL for plain TCP). */
+SSL *osec_net_conn_ssl(struct osec_net_conn *c);
+/* Peer address "IP" (no port) and "IP:port". */
+const char *osec_net_conn_peer_ip(const struct osec_net_conn *c);
+const char *osec_net_conn_peer(const struct osec_net_conn *c);
+/* The worker state of the thread serving c. */
+void *osec_net_conn_worker(struct osec_net_conn *c);
+
+/* Parse "HOST:PORT" / "[V6]:PORT" into a numeric host string and port. */
+int osec_net_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+#endif

@@ -1,0 +1,269 @@
+/* The omasec storage interface.
+ *
+ * One opaque handle, one API, several backends: SQLite (built in, the
+ * default) and, later, PostgreSQL behind the same functions and the same
+ * test suite.  See docs/store.md for the schema and the concurrency model.
+ *
+ * Threads: a store handle is used by one thread at a time.  Daemons open one
+ * handle per worker thread; several handles (in one or several processes)
+ * may share one database.
+ *
+ * Conventions shared by every call:
+ * - Returns 0 or a negative OSEC_E* code with a message (osec_error_msg()).
+ * - Text arguments are C strings that must be non-empty (unless noted),
+ *   at most the OSEC_STORE_*_MAX bytes given below (else OSEC_EBOUNDS) and
+ *   free of control characters (bytes < 0x20 and 0x7f: else OSEC_EINVAL).
+ *   Names are compared byte for byte; normalising them is the caller's job.
+ * - Times are int64 Unix seconds.  A `created` (or audit `ts`) of 0 means
+ *   "now" (osec_time_now()).
+ * - Blobs (sealed values) are opaque to the store.  In records passed *to*
+ *   the store they point at the caller's bytes; records filled *by* the store
+ *   own a malloc'd copy that osec_store_*_clear() wipes and frees.  Records
+ *   handed to list callbacks are valid only during the callback.
+ * - List callbacks return 0 to continue, > 0 to stop early (the list call
+ *   then returns 0) or < 0 to stop with that error.  A callback may read
+ *   through the same handle but must not modify the store through it, nor
+ *   start the same kind of listing again (OSEC_EBUSY).
+ * - Missing objects: OSEC_ENOTFOUND; duplicates: OSEC_EEXISTS; a reference to
+ *   an unknown user or entity: OSEC_ENOTFOUND; database failures (disk full,
+ *   I/O error, read-only file, corruption, lock timeout): OSEC_ESTORE.
+ */
+#ifndef OMASEC_STORE_H
+#define OMASEC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "omasec/buf.h"
+
+/* Limits in bytes, excluding the terminating NUL. */
+#define OSEC_STORE_NAME_MAX 128     /* user, entity id, key id, policy/meta name */
+#define OSEC_STORE_URI_MAX 256      /* CPM Address (public identity) */
+#define OSEC_STORE_HASH_MAX 256     /* PHC password hash string */
+#define OSEC_STORE_TYPE_MAX 7       /* entity type: "pne" or "gw" */
+#define OSEC_STORE_MAILBOX_MAX 1024 /* IMAP mailbox name */
+#define OSEC_STORE_IDENT_MAX 256    /* RFC 4314 identifier, incl. "-name" */
+#define OSEC_STORE_RIGHTS_MAX 64    /* RFC 4314 rights letters/digits */
+#define OSEC_STORE_VALUE_MAX 1024   /* policy value */
+#define OSEC_STORE_EVENT_MAX 64     /* audit event name */
+#define OSEC_STORE_ACTOR_MAX 256    /* audit actor / subject */
+#define OSEC_STORE_DETAIL_MAX 1024  /* audit detail */
+#define OSEC_STORE_BLOB_MAX 65536   /* any sealed blob / meta value */
+#define OSEC_STORE_PATH_MAX 4096    /* SQLite file path */
+
+struct osec_store;
+
+/* ---- open / close / transactions ------------------------------------- */
+
+/* url: "sqlite:PATH", a plain PATH (SQLite), "sqlite::memory:" (private,
+ * non-durable: for tests), or "postgresql://..." / "postgres://..." (not
+ * built yet: OSEC_EINVAL).  Creates the database (file mode 0600) and
+ * brings the schema to the current version.  An existing SQLite file that
+ * is world-accessible is refused (OSEC_EPERM).  A path in a missing
+ * directory or an unreadable file is OSEC_ESTORE. */
+int osec_store_open(const char *url, struct osec_store **out);
+/* Rolls back an open transaction; *st becomes NULL.  NULL-safe. */
+void osec_store_close(struct osec_store **st);
+/* "sqlite" (or "postgresql"). */
+const char *osec_store_backend(const struct osec_store *st);
+
+/* Multi-call atomicity.  begin/commit nest: the outermost pair is the
+ * transaction, inner pairs are savepoints (an inner rollback undoes only
+ * the work since its begin).  commit/rollback without begin: OSEC_EINVAL.
+ * A failed outermost commit rolls everything back. */
+int osec_store_begin(struct osec_store *st);
+int osec_store_commit(struct osec_store *st);
+int osec_store_rollback(struct osec_store *st);
+/* Current nesting depth (0 = no transaction). */
+int osec_store_tx_depth(const struct osec_store *st);
+
+/* Database self-check (SQLite: PRAGMA integrity_check): 0 or OSEC_ESTORE. */
+int osec_store_check(struct osec_store *st);
+
+/* ---- blobs ------------------------------------------------------------ */
+
+struct osec_store_blob {
+    uint8_t *data;
+    size_t len;
+};
+
+/* Wipes and frees a blob filled by the store; NULL-safe, idempotent. */
+void osec_store_blob_free(struct osec_store_blob *b);
+
+/* ---- users ------------------------------------------------------------ */
+
+enum osec_user_flags {
+    OSEC_USER_REQUIRE_TLS = 1u,  /* refuse this user outside TLS */
+    OSEC_USER_ENCRYPT_MSGS = 2u, /* store this user's messages encrypted */
+    OSEC_USER_DISABLED = 4u      /* authentication refused */
+};
+
+struct osec_store_user {
+    char name[OSEC_STORE_NAME_MAX + 1];
+    char password_hash[OSEC_STORE_HASH_MAX + 1]; /* PHC string; may be empty */
+    struct osec_store_blob ha1_sealed;           /* sealed Digest HA1 values */
+    uint32_t flags;                              /* enum osec_user_flags */
+    int64_t created;
+};
+
+typedef int (*osec_store_user_cb)(const struct osec_store_user *u, void *arg);
+
+int osec_store_user_add(struct osec_store *st, const struct osec_store_user *u);
+int osec_store_user_get(struct osec_store *st, const char *name, struct osec_store_user *out);
+int osec_store_user_set_password(struct osec_store *st, const char *name,
+                                 const char *password_hash, const uint8_t *ha1_sealed,
+                                 size_t ha1_len);
+int osec_store_user_set_flags(struct osec_store *st, const char *name, uint32_t flags);
+/* Deletes the user, its addresses, its entities (and so their onetime
+ * keys) and every ACL entry naming it ("name" and "-name"), atomically. */
+int osec_store_user_del(struct osec_store *st, const char *name);
+int osec_store_user_list(struct osec_store *st, osec_store_user_cb cb, void *arg);
+void osec_store_user_clear(struct osec_store_user *u);
+
+/* ---- CPM Addresses (public identities allocated to users) ------------- */
+
+struct osec_store_address {
+    char uri[OSEC_STORE_URI_MAX + 1];
+    char user[OSEC_STORE_NAME_MAX + 1];
+    int64_t created;
+};
+
+typedef int (*osec_store_address_cb)(const struct osec_store_address *a, void *arg);
+
+/* OSEC_EEXISTS if the address is allocated to anyone; ENOTFOUND if no such user. */
+int osec_store_address_add(struct osec_store *st, const struct osec_store_address *a);
+int osec_store_address_del(struct osec_store *st, const char *uri);
+/* Owner of uri into user[OSEC_STORE_NAME_MAX + 1]. */
+int osec_store_address_owner(struct osec_store *st, const char *uri, char *user, size_t userlen);
+/* user NULL: every address.  Ordered by uri. */
+int osec_store_address_list(struct osec_store *st, const char *user, osec_store_address_cb cb,
+                            void *arg);
+
+/* ---- CPNS entities (PNEs and PN Gateways) ----------------------------- */
+
+struct osec_store_entity {
+    char entity_id[OSEC_STORE_NAME_MAX + 1];
+    char type[OSEC_STORE_TYPE_MAX + 1]; /* "pne" or "gw" */
+    char user[OSEC_STORE_NAME_MAX + 1];
+    struct osec_store_blob eukey_sealed;
+    int64_t created;
+    int64_t expires;                    /* 0: no expiry */
+    int64_t revoked;                    /* 0, or when it was revoked */
+};
+
+typedef int (*osec_store_entity_cb)(const struct osec_store_entity *e, void *arg);
+
+/* Insert, or replace (new key, times, type; revoked cleared) when the entity
+ * already belongs to the same user; another user's entity: OSEC_EPERM. */
+int osec_store_entity_put(struct osec_store *st, const struct osec_store_entity *e);
+int osec_store_entity_get(struct osec_store *st, const char *entity_id,
+                          struct osec_store_entity *out);
+/* user NULL: every entity.  Ordered by entity id. */
+int osec_store_entity_list(struct osec_store *st, const char *user, osec_store_entity_cb cb,
+                           void *arg);
+/* Marks the entity revoked at `when` (0: now) and deletes the onetime keys
+ * it created or may fetch.  Revoking a revoked entity keeps the first time. */
+int osec_store_entity_revoke(struct osec_store *st, const char *entity_id, int64_t when);
+/* Deletes the entity and its onetime keys. */
+int osec_store_entity_delete(struct osec_store *st, const char *entity_id);
+void osec_store_entity_clear(struct osec_store_entity *e);
+
+/* ---- onetime security keys -------------------------------------------- */
+
+struct osec_store_otk {
+    char key_id[OSEC_STORE_NAME_MAX + 1];
+    char creator[OSEC_STORE_NAME_MAX + 1]; /* entity id */
+    char peer[OSEC_STORE_NAME_MAX + 1];    /* entity id the key is sealed for */
+    struct osec_store_blob sealed;
+    int64_t created;
+    int64_t expires;                       /* > 0; valid while now < expires */
+};
+
+typedef int (*osec_store_otk_cb)(const struct osec_store_otk *k, void *arg);
+
+/* ENOTFOUND if creator or peer is not a known entity. */
+int osec_store_otk_add(struct osec_store *st, const struct osec_store_otk *k);
+int osec_store_otk_get(struct osec_store *st, const char *key_id, struct osec_store_otk *out);
+/* Unexpired keys waiting for peer, oldest first. */
+int osec_store_otk_list_for(struct osec_store *st, const char *peer, int64_t now,
+                            osec_store_otk_cb cb, void *arg);
+/* Deletes the key and returns it, exactly once across every handle and
+ * process.  caller must be the creator or the peer (else OSEC_EPERM, key
+ * kept).  An expired key is deleted and OSEC_ESTALE returned (out cleared). */
+int osec_store_otk_consume(struct osec_store *st, const char *key_id, const char *caller,
+                           int64_t now, struct osec_store_otk *out);
+/* Deletes keys with expires <= now; *count (may be NULL) gets how many. */
+int osec_store_otk_purge_expired(struct osec_store *st, int64_t now, uint64_t *count);
+void osec_store_otk_clear(struct osec_store_otk *k);
+
+/* ---- IMAP ACL (RFC 4314) ---------------------------------------------- */
+
+struct osec_store_acl {
+    char mailbox[OSEC_STORE_MAILBOX_MAX + 1];
+    char identifier[OSEC_STORE_IDENT_MAX + 1];
+    char rights[OSEC_STORE_RIGHTS_MAX + 1]; /* ASCII letters/digits; may be empty */
+};
+
+typedef int (*osec_store_acl_cb)(const struct osec_store_acl *a, void *arg);
+
+/* Insert or replace the rights of (mailbox, identifier). */
+int osec_store_acl_set(struct osec_store *st, const struct osec_store_acl *a);
+int osec_store_acl_get(struct osec_store *st, const char *mailbox, const char *identifier,
+                       struct osec_store_acl *out);
+int osec_store_acl_delete(struct osec_store *st, const char *mailbox, const char *identifier);
+/* Removes every entry of a mailbox (when the mailbox is deleted, so a new
+ * mailbox of that name does not inherit them); *count may be NULL. */
+int osec_store_acl_delete_mailbox(struct osec_store *st, const char *mailbox, uint64_t *count);
+/* Ordered by identifier. */
+int osec_store_acl_list(struct osec_store *st, const char *mailbox, osec_store_acl_cb cb,
+                        void *arg);
+
+/* ---- policy (key/value text) ------------------------------------------ */
+
+struct osec_store_policy {
+    char name[OSEC_STORE_NAME_MAX + 1];
+    char value[OSEC_STORE_VALUE_MAX + 1]; /* may be empty */
+};
+
+typedef int (*osec_store_policy_cb)(const struct osec_store_policy *p, void *arg);
+
+int osec_store_policy_set(struct osec_store *st, const char *name, const char *value);
+int osec_store_policy_get(struct osec_store *st, const char *name, struct osec_store_policy *out);
+int osec_store_policy_del(struct osec_store *st, const char *name);
+int osec_store_policy_list(struct osec_store *st, osec_store_policy_cb cb, void *arg);
+
+/* ---- meta (daemon secrets and state, key/blob) ------------------------ */
+
+/* Appends a fresh value to out (a secret buffer of max OSEC_STORE_BLOB_MAX). */
+typedef int (*osec_store_meta_gen)(void *arg, struct osec_buf *out);
+
+int osec_store_meta_get(struct osec_store *st, const char *name, struct osec_store_blob *out);
+int osec_store_meta_set(struct osec_store *st, const char *name, const uint8_t *value,
+                        size_t len);
+/* Returns the stored value; if there is none, stores gen's value unless
+ * another handle stored one first.  Every caller gets the same value. */
+int osec_store_meta_get_or_create(struct osec_store *st, const char *name,
+                                  osec_store_meta_gen gen, void *arg,
+                                  struct osec_store_blob *out);
+
+/* ---- audit log -------------------------------------------------------- */
+
+struct osec_store_audit {
+    int64_t id;                              /* set by the store */
+    int64_t ts;
+    char event[OSEC_STORE_EVENT_MAX + 1];    /* e.g. "eukey.assign" */
+    char actor[OSEC_STORE_ACTOR_MAX + 1];    /* may be empty */
+    char subject[OSEC_STORE_ACTOR_MAX + 1];  /* may be empty */
+    char detail[OSEC_STORE_DETAIL_MAX + 1];  /* may be empty; never secrets */
+};
+
+typedef int (*osec_store_audit_cb)(const struct osec_store_audit *a, void *arg);
+
+/* Control characters in detail are replaced by '?' (it often quotes
+ * untrusted input, and an audit record must not be lost over it). */
+int osec_store_audit_add(struct osec_store *st, const struct osec_store_audit *a);
+/* Newest first (by ts, then insertion), at most limit records (>= 1). */
+int osec_store_audit_list(struct osec_store *st, unsigned limit, osec_store_audit_cb cb,
+                          void *arg);
+
+#endif

@@ -1,0 +1,85 @@
+#include "omasec/lookup.h"
+
+#include <string.h>
+
+#include "omasec/account.h"
+#include "omasec/error.h"
+#include "omasec/keys.h"
+
+static int name_of(const struct osec_digest_lookup *who, char *out, size_t len)
+{
+    /* userhash is not offered by the CPNS server; an unusable name is simply unknown */
+    if (who->userhash || osec_slice_to_cstr(who->username, out, len) < 0)
+        OSEC_BAIL(OSEC_ENOTFOUND, "unknown user");
+    return 0;
+}
+
+static int not_found_if_gone(int rc)
+{
+    /* Gone, revoked or expired all look alike to the peer. */
+    if (rc == OSEC_ENOTFOUND || rc == OSEC_EPERM || rc == OSEC_ESTALE)
+        OSEC_BAIL(OSEC_ENOTFOUND, "unknown or unusable identity");
+    return rc;
+}
+
+int osec_lookup_user_digest(void *arg, const struct osec_digest_lookup *who,
+                            struct osec_digest_secret *out)
+{
+    const struct osec_lookup *l = arg;
+    struct osec_store_user u;
+    char name[OSEC_STORE_NAME_MAX + 1];
+    bool disabled;
+    int rc;
+
+    OSEC_GUARD(name_of(who, name, sizeof(name)));
+    memset(&u, 0, sizeof(u));
+    rc = osec_store_user_get(l->st, name, &u);
+    disabled = rc == 0 && (u.flags & OSEC_USER_DISABLED);
+    osec_store_user_clear(&u);
+    OSEC_GUARD(not_found_if_gone(rc));
+    OSEC_ENSURE(!disabled, OSEC_ENOTFOUND, "account disabled");
+    OSEC_GUARD(not_found_if_gone(osec_account_ha1(l->st, l->m, l->realm, name, who->hash,
+                                                  out->ha1)));
+    out->kind = OSEC_DIGEST_SECRET_HA1;
+    out->ha1_len = osec_hash_len(who->hash);
+    return osec_strlcpy(out->username, name, sizeof(out->username));
+}
+
+int osec_lookup_entity_digest(void *arg, const struct osec_digest_lookup *who,
+                              struct osec_digest_secret *out)
+{
+    const struct osec_lookup *l = arg;
+    uint8_t key[OSEC_KEY_LEN];
+    char name[OSEC_STORE_NAME_MAX + 1], text[OSEC_KEY_TEXT_LEN + 1];
+    int rc;
+
+    OSEC_GUARD(name_of(who, name, sizeof(name)));
+    rc = not_found_if_gone(osec_eukey_get(l->st, l->m, name, key, NULL));
+    if (rc == 0)
+        rc = osec_key_to_text(key, text);
+    if (rc == 0) {
+        memcpy(out->password, text, OSEC_KEY_TEXT_LEN);
+        out->password_len = OSEC_KEY_TEXT_LEN;
+        out->kind = OSEC_DIGEST_SECRET_PASSWORD;
+        rc = osec_strlcpy(out->username, name, sizeof(out->username));
+    }
+    osec_wipe(key, sizeof(key));
+    osec_wipe(text, sizeof(text));
+    return rc;
+}
+
+int osec_lookup_entity_psk(struct osec_store *st, const struct osec_master *m,
+                           const char *identity, uint8_t *psk, size_t psk_max, size_t *psk_len)
+{
+    uint8_t key[OSEC_KEY_LEN];
+    int rc;
+
+    OSEC_ENSURE(psk_max >= OSEC_KEY_LEN, OSEC_EBOUNDS, "PSK buffer too small");
+    rc = not_found_if_gone(osec_eukey_get(st, m, identity, key, NULL));
+    if (rc == 0)
+        rc = osec_eukey_psk(key, identity, psk);
+    if (rc == 0)
+        *psk_len = OSEC_KEY_LEN;
+    osec_wipe(key, sizeof(key));
+    return rc;
+}

@@ -1,0 +1,505 @@
+/* Multi-threaded libevent server: one event_base + SO_REUSEPORT listener per
+ * worker thread; plain or TLS bufferevents; handshake/request/idle deadlines. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "omasec/buf.h"
+#include "omasec/error.h"
+#include "omasec/log.h"
+#include "omasec/net.h"
+
+enum conn_phase { PH_HANDSHAKE, PH_IDLE, PH_REQUEST, PH_CLOSING };
+
+struct worker {
+    struct osec_net_server *srv;
+    int index;
+    struct event_base *base;
+    struct evconnlistener *lst;
+    pthread_t thread;
+    void *state;
+    unsigned conns;
+    int fd;
+    struct osec_net_conn *head; /* live connections, freed at shutdown */
+};
+
+struct osec_net_server {
+    struct osec_net_config cfg;
+    struct osec_net_handlers h;
+    char host[64];
+    uint16_t port;
+    int nworkers;
+    struct worker *w;
+    atomic_bool stopping;
+};
+
+struct osec_net_conn {
+    struct worker *w;
+    struct osec_net_conn *prev, *next;
+    struct bufferevent *bev;
+    struct event *deadline;
+    void *state;
+    enum conn_phase phase;
+    bool opened;
+    char peer_ip[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN + 8];
+};
+
+static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
+
+static void init_evthreads(void)
+{
+    (void)evthread_use_pthreads();
+}
+
+static void arm(struct osec_net_conn *c, enum conn_phase ph)
+{
+    const struct osec_net_config *cfg = &c->w->srv->cfg;
+    unsigned ms = ph == PH_HANDSHAKE ? cfg->handshake_ms
+                : ph == PH_REQUEST ? cfg->request_ms : cfg->idle_ms;
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+    c->phase = ph;
+    (void)event_add(c->deadline, &tv);
+}
+
+static void conn_free(struct osec_net_conn *c)
+{
+    if (c->opened && c->w->srv->h.conn_close)
+        c->w->srv->h.conn_close(c, c->state);
+    if (c->deadline)
+        event_free(c->deadline);
+    if (c->bev)
+        bufferevent_free(c->bev); /* closes the fd and frees the SSL */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->w->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->w->conns--;
+    free(c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct osec_net_conn *c = arg;
+    static const char *const names[] = { "handshake", "idle", "request", "closing" };
+
+    (void)fd;
+    (void)what;
+    osec_info("conn.timeout", "peer=%s phase=%s", c->peer, names[c->phase]);
+    conn_free(c);
+}
+
+static void process_input(struct osec_net_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    const struct osec_net_server *s = c->w->srv;
+    size_t len;
+
+    while (c->phase != PH_CLOSING && (len = evbuffer_get_length(in)) > 0) {
+        uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        ssize_t n;
+
+        if (!data) {
+            conn_free(c);
+            return;
+        }
+        n = s->h.conn_data(c, c->state, data, len);
+        if (n < 0 || (size_t)n > len) {
+            conn_free(c);
+            return;
+        }
+        if (n == 0) {
+            if (len > s->cfg.max_input) {
+                osec_warn("conn.input_limit", "peer=%s bytes=%zu", c->peer, len);
+                conn_free(c);
+                return;
+            }
+            if (c->phase == PH_IDLE)
+                arm(c, PH_REQUEST); /* the clock runs from the first byte */
+            return;
+        }
+        (void)evbuffer_drain(in, (size_t)n);
+        if (c->phase != PH_CLOSING)
+            arm(c, PH_IDLE);
+    }
+    if (c->phase == PH_CLOSING &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    process_input(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct osec_net_conn *c = arg;
+
+    if (c->phase == PH_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_free(c);
+}
+
+static void on_open(struct osec_net_conn *c)
+{
+    const struct osec_net_server *s = c->w->srv;
+
+    c->state = s->h.conn_open ? s->h.conn_open(c, c->w->state) : NULL;
+    if (s->h.conn_open && !c->state) {
+        conn_free(c);
+        return;
+    }
+    c->opened = true;
+    arm(c, PH_IDLE);
+    process_input(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct osec_net_conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        on_open(c);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        unsigned long e = bufferevent_get_openssl_error(c->bev);
+
+        if (e && c->phase == PH_HANDSHAKE)
+            osec_info("tls.handshake_failed", "peer=%s reason=\"%s\"", c->peer,
+                      ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "?");
+        while (bufferevent_get_openssl_error(c->bev))
+            ;
+    }
+    conn_free(c);
+}
+
+static void peer_name(struct osec_net_conn *c, const struct sockaddr *sa)
+{
+    uint16_t port = 0;
+
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+
+        (void)inet_ntop(AF_INET6, &a->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+        port = ntohs(a->sin6_port);
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+
+        (void)inet_ntop(AF_INET, &a->sin_addr, c->peer_ip, sizeof(c->peer_ip));
+        port = ntohs(a->sin_port);
+    }
+    (void)osec_snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip, port);
+}
+
+static struct bufferevent *make_bev(struct worker *w, evutil_socket_t fd)
+{
+    SSL *ssl;
+    struct bufferevent *bev;
+
+    if (!w->srv->cfg.ssl_ctx)
+        return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    ssl = SSL_new(w->srv->cfg.ssl_ctx);
+    if (!ssl)
+        return NULL;
+    bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        SSL_free(ssl);
+    else
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct worker *w = arg;
+    struct osec_net_conn *c;
+    int one = 1;
+
+    (void)l;
+    (void)salen;
+    if (w->conns >= w->srv->cfg.max_conns || !(c = calloc(1, sizeof(*c)))) {
+        osec_warn("conn.refused", "reason=limit conns=%u", w->conns);
+        (void)close(fd);
+        return;
+    }
+    w->conns++;
+    c->w = w;
+    c->next = w->head;
+    if (w->head)
+        w->head->prev = c;
+    w->head = c;
+    peer_name(c, sa);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->deadline = evtimer_new(w->base, on_deadline, c);
+    c->bev = make_bev(w, fd);
+    if (!c->deadline || !c->bev) {
+        if (!c->bev)
+            (void)close(fd);
+        conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    (void)bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (w->srv->cfg.ssl_ctx)
+        arm(c, PH_HANDSHAKE);
+    else
+        on_open(c);
+}
+
+static int bind_socket(struct osec_net_server *s, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd, one = 1;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(s->host, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(s->port);
+        OSEC_ENSURE(inet_pton(AF_INET6, s->host, &a->sin6_addr) == 1, OSEC_EINVAL,
+                    "bad listen address '%s'", s->host);
+        sl = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        a->sin_family = AF_INET;
+        a->sin_port = htons(s->port);
+        OSEC_ENSURE(inet_pton(AF_INET, s->host, &a->sin_addr) == 1, OSEC_EINVAL,
+                    "bad listen address '%s'", s->host);
+        sl = sizeof(*a);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    OSEC_ENSURE(fd >= 0, OSEC_EIO, "socket: %s", strerror(errno));
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+
+        (void)close(fd);
+        OSEC_BAIL(OSEC_EIO, "cannot listen on %s:%u: %s", s->host, s->port, strerror(e));
+    }
+    if (s->port == 0) {
+        sl = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    *out = fd;
+    return 0;
+}
+
+static void defaults(struct osec_net_config *c)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (c->workers <= 0)
+        c->workers = n > 0 ? (int)(n > 64 ? 64 : n) : 1;
+    if (!c->handshake_ms)
+        c->handshake_ms = 10000;
+    if (!c->request_ms)
+        c->request_ms = 30000;
+    if (!c->idle_ms)
+        c->idle_ms = 120000;
+    if (!c->max_input)
+        c->max_input = 1024 * 1024;
+    if (!c->max_conns)
+        c->max_conns = 4096;
+}
+
+int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_server **out)
+{
+    struct osec_net_server *s;
+    int rc = 0;
+
+    *out = NULL;
+    OSEC_ENSURE(cfg->h && cfg->h->conn_data, OSEC_EINVAL, "no connection handler");
+    (void)pthread_once(&evthread_once, init_evthreads);
+    s = calloc(1, sizeof(*s));
+    OSEC_ENSURE(s != NULL, OSEC_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->h = *cfg->h;
+    defaults(&s->cfg);
+    s->port = cfg->port;
+    OSEC_CHECK(rc, osec_strlcpy(s->host, cfg->host ? cfg->host : "127.0.0.1", sizeof(s->host)));
+    s->nworkers = s->cfg.workers;
+    s->w = calloc((size_t)s->nworkers, sizeof(*s->w));
+    if (!s->w)
+        OSEC_FAIL(rc, OSEC_ENOMEM, "out of memory");
+    for (int i = 0; i < s->nworkers; i++) {
+        struct worker *w = &s->w[i];
+
+        w->srv = s;
+        w->index = i;
+        w->fd = -1;
+        OSEC_CHECK(rc, bind_socket(s, &w->fd));
+        w->base = event_base_new();
+        if (!w->base)
+            OSEC_FAIL(rc, OSEC_ENOMEM, "event_base_new failed");
+        w->lst = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, w->fd);
+        if (!w->lst)
+            OSEC_FAIL(rc, OSEC_EIO, "evconnlistener_new failed");
+        w->fd = -1; /* owned by the listener now */
+    }
+out:
+    if (rc < 0)
+        osec_net_server_free(&s);
+    *out = s;
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    const struct osec_net_handlers *h = &w->srv->h;
+
+    if (h->worker_start) {
+        w->state = h->worker_start(w->index, w->srv->cfg.arg);
+        if (!w->state) {
+            osec_error("worker.start_failed", "worker=%d", w->index);
+            osec_net_server_stop(w->srv);
+            return NULL;
+        }
+    }
+    (void)event_base_dispatch(w->base);
+    return NULL;
+}
+
+int osec_net_server_run(struct osec_net_server *s)
+{
+    int started = 0;
+
+    for (int i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->w[i].thread, NULL, worker_main, &s->w[i]) != 0)
+            break;
+        started++;
+    }
+    if (started < s->nworkers)
+        osec_net_server_stop(s);
+    for (int i = 0; i < started; i++)
+        (void)pthread_join(s->w[i].thread, NULL);
+    OSEC_ENSURE(started == s->nworkers, OSEC_EINTERNAL, "could not start worker threads");
+    return 0;
+}
+
+void osec_net_server_stop(struct osec_net_server *s)
+{
+    atomic_store(&s->stopping, true);
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->w[i].base)
+            (void)event_base_loopbreak(s->w[i].base);
+}
+
+uint16_t osec_net_server_port(const struct osec_net_server *s)
+{
+    return s->port;
+}
+
+void osec_net_server_free(struct osec_net_server **ps)
+{
+    struct osec_net_server *s = *ps;
+
+    if (!s)
+        return;
+    for (int i = 0; s->w && i < s->nworkers; i++) {
+        struct worker *w = &s->w[i];
+
+        if (w->lst)
+            evconnlistener_free(w->lst);
+        while (w->head)
+            conn_free(w->head);
+        if (w->fd >= 0)
+            (void)close(w->fd);
+        if (w->state && s->h.worker_stop)
+            s->h.worker_stop(w->state);
+        if (w->base)
+            event_base_free(w->base);
+    }
+    free(s->w);
+    free(s);
+    *ps = NULL;
+}
+
+int osec_net_conn_write(struct osec_net_conn *c, const void *data, size_t len)
+{
+    OSEC_ENSURE(bufferevent_write(c->bev, data, len) == 0, OSEC_EIO, "write failed");
+    return 0;
+}
+
+void osec_net_conn_close_after_write(struct osec_net_conn *c)
+{
+    c->phase = PH_CLOSING;
+    (void)bufferevent_disable(c->bev, EV_READ);
+    arm(c, PH_CLOSING); /* flush deadline: idle_ms */
+}
+
+SSL *osec_net_conn_ssl(struct osec_net_conn *c)
+{
+    return c->w->srv->cfg.ssl_ctx ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+}
+
+const char *osec_net_conn_peer_ip(const struct osec_net_conn *c)
+{
+    return c->peer_ip;
+}
+
+const char *osec_net_conn_peer(const struct osec_net_conn *c)
+{
+    return c->peer;
+}
+
+void *osec_net_conn_worker(struct osec_net_conn *c)
+{
+    return c->w->state;
+}
+
+int osec_net_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    struct osec_slice in = osec_slice_cstr(s), h, p;
+    uint64_t v;
+    long colon;
+
+    if (in.len > 0 && in.ptr[0] == '[') {
+        long end = osec_slice_find(in, ']');
+
+        OSEC_ENSURE(end > 1 && (size_t)end + 1 < in.len && in.ptr[end + 1] == ':', OSEC_EINVAL,
+                    "bad address '%s' (expected [V6]:PORT)", s);
+        h = osec_slice_sub(in, 1, (size_t)end - 1);
+        p = osec_slice_sub(in, (size_t)end + 2, in.len);
+    } else {
+        colon = -1;
+        for (size_t i = 0; i < in.len; i++)
+            if (in.ptr[i] == ':')
+                colon = (long)i;
+        OSEC_ENSURE(colon > 0, OSEC_EINVAL, "bad address '%s' (expected HOST:PORT)", s);
+        h = osec_slice_sub(in, 0, (size_t)colon);
+        p = osec_slice_sub(in, (size_t)colon + 1, in.len);
+    }
+    OSEC_ENSURE(osec_slice_to_u64(p, 65535, &v) == 0, OSEC_EINVAL, "bad port in '%s'", s);
+    OSEC_GUARD(osec_slice_to_cstr(h, host, hostlen));
+    *port = (uint16_t)v;
+    return 0;
+}

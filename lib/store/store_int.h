@@ -1,0 +1,97 @@
+/* Internal interface between the generic store layer (store.c) and its
+ * backends.  store.c validates every argument and owns the transaction
+ * depth, so each backend sees only well-formed, bounded input and gets the
+ * same semantics for free; a backend implements the operations below with
+ * prepared statements and maps its errors to OSEC_E* codes.
+ */
+#ifndef OSEC_STORE_INT_H
+#define OSEC_STORE_INT_H
+
+#include "omasec/store.h"
+
+enum osec_tx_op {
+    OSEC_TX_BEGIN,        /* outermost: start a write transaction */
+    OSEC_TX_COMMIT,
+    OSEC_TX_ROLLBACK,
+    OSEC_TX_SAVEPOINT,    /* nested begin */
+    OSEC_TX_RELEASE,      /* nested commit */
+    OSEC_TX_ROLLBACK_TO   /* nested rollback (the savepoint is released too) */
+};
+
+struct osec_store_ops {
+    const char *name;
+    void (*close)(struct osec_store *st);
+    int (*tx)(struct osec_store *st, enum osec_tx_op op);
+    int (*check)(struct osec_store *st);
+
+    int (*user_add)(struct osec_store *st, const struct osec_store_user *u);
+    int (*user_get)(struct osec_store *st, const char *name, struct osec_store_user *out);
+    int (*user_set_password)(struct osec_store *st, const char *name, const char *hash,
+                             const uint8_t *ha1, size_t ha1_len);
+    int (*user_set_flags)(struct osec_store *st, const char *name, uint32_t flags);
+    /* Called inside a transaction; nega is "-name". */
+    int (*user_del)(struct osec_store *st, const char *name, const char *nega);
+    int (*user_list)(struct osec_store *st, osec_store_user_cb cb, void *arg);
+
+    int (*address_add)(struct osec_store *st, const struct osec_store_address *a);
+    int (*address_del)(struct osec_store *st, const char *uri);
+    int (*address_owner)(struct osec_store *st, const char *uri, char *user, size_t len);
+    int (*address_list)(struct osec_store *st, const char *user, osec_store_address_cb cb,
+                        void *arg);
+
+    /* One atomic statement or a transaction of its own. */
+    int (*entity_put)(struct osec_store *st, const struct osec_store_entity *e);
+    int (*entity_get)(struct osec_store *st, const char *id, struct osec_store_entity *out);
+    int (*entity_list)(struct osec_store *st, const char *user, osec_store_entity_cb cb,
+                       void *arg);
+    /* Called inside a transaction. */
+    int (*entity_revoke)(struct osec_store *st, const char *id, int64_t when);
+    int (*entity_delete)(struct osec_store *st, const char *id);
+
+    int (*otk_add)(struct osec_store *st, const struct osec_store_otk *k);
+    int (*otk_get)(struct osec_store *st, const char *key_id, struct osec_store_otk *out);
+    int (*otk_list_for)(struct osec_store *st, const char *peer, int64_t now,
+                        osec_store_otk_cb cb, void *arg);
+    /* Atomically delete and return the key if caller is creator or peer;
+     * ENOTFOUND / EPERM otherwise.  Expiry is judged by store.c. */
+    int (*otk_take)(struct osec_store *st, const char *key_id, const char *caller,
+                    struct osec_store_otk *out);
+    int (*otk_purge)(struct osec_store *st, int64_t now, uint64_t *count);
+
+    int (*acl_set)(struct osec_store *st, const struct osec_store_acl *a);
+    int (*acl_get)(struct osec_store *st, const char *mailbox, const char *ident,
+                   struct osec_store_acl *out);
+    int (*acl_delete)(struct osec_store *st, const char *mailbox, const char *ident);
+    int (*acl_delete_mailbox)(struct osec_store *st, const char *mailbox, uint64_t *count);
+    int (*acl_list)(struct osec_store *st, const char *mailbox, osec_store_acl_cb cb,
+                    void *arg);
+
+    int (*policy_set)(struct osec_store *st, const char *name, const char *value);
+    int (*policy_get)(struct osec_store *st, const char *name, struct osec_store_policy *out);
+    int (*policy_del)(struct osec_store *st, const char *name);
+    int (*policy_list)(struct osec_store *st, osec_store_policy_cb cb, void *arg);
+
+    int (*meta_get)(struct osec_store *st, const char *name, struct osec_store_blob *out);
+    int (*meta_set)(struct osec_store *st, const char *name, const uint8_t *v, size_t len);
+    /* Insert only if absent (no error when present). */
+    int (*meta_add)(struct osec_store *st, const char *name, const uint8_t *v, size_t len);
+
+    int (*audit_add)(struct osec_store *st, const struct osec_store_audit *a);
+    int (*audit_list)(struct osec_store *st, unsigned limit, osec_store_audit_cb cb,
+                      void *arg);
+};
+
+/* Every backend handle starts with this. */
+struct osec_store {
+    const struct osec_store_ops *ops;
+    int depth;   /* transaction nesting, managed by store.c */
+    int listing; /* list calls in progress: writes are refused meanwhile */
+};
+
+/* Backend constructors: parse nothing, just open. */
+int osec_store_sqlite_open(const char *path, struct osec_store **out);
+
+/* Copies n bytes into a fresh blob (n may be 0). */
+int osec_store_blob_dup(struct osec_store_blob *b, const void *p, size_t n);
+
+#endif

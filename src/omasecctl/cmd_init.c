@@ -1,0 +1,141 @@
+/* omasecctl init / status */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "omasec/account.h"
+#include "omasec/error.h"
+#include "omasec/pki.h"
+
+static int make_data_dir(const char *dir, bool *created)
+{
+    struct stat st;
+
+    *created = false;
+    if (lstat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return ctl_fail("%s: exists and is not a directory", dir);
+        if (st.st_mode & 022)
+            return ctl_fail("%s: is group/world writable; refusing to keep keys there", dir);
+        return 0;
+    }
+    if (errno != ENOENT || mkdir(dir, 0700) != 0)
+        return ctl_fail("%s: cannot create: %s", dir, strerror(errno));
+    *created = true;
+    return 0;
+}
+
+static int init_master(struct ctl *c)
+{
+    int rc = osec_master_create(c->master_path);
+
+    if (rc == OSEC_EEXISTS) {
+        printf("kept     %s (existing master key)\n", c->master_path);
+        return 0;
+    }
+    if (rc < 0)
+        return ctl_fail_rc(rc, "cannot create master key");
+    printf("created  %s (256-bit master key, mode 0600)\n", c->master_path);
+    return 0;
+}
+
+static int init_store(struct ctl *c)
+{
+    struct osec_store_policy p;
+    bool existed = strncmp(c->store_url, "sqlite:", 7) == 0 &&
+                   access(c->store_url + 7, F_OK) == 0;
+    int rc;
+
+    if (ctl_open(c, true) != 0)
+        return 1;
+    rc = osec_store_policy_get(c->st, OSEC_POLICY_REALM, &p);
+    if (rc == OSEC_ENOTFOUND)
+        rc = osec_store_policy_set(c->st, OSEC_POLICY_REALM, OSEC_DEFAULT_REALM);
+    if (rc < 0)
+        return ctl_fail_rc(rc, "cannot initialise policy");
+    printf("%s  %s (store, schema up to date)\n", existed ? "kept   " : "created", c->store_url);
+    return 0;
+}
+
+static int init_pki(struct ctl *c)
+{
+    char probe[4300];
+    bool existed;
+    int rc;
+
+    (void)osec_snprintf(probe, sizeof(probe), "%s/%s", c->pki_dir, OSEC_PKI_CA_CERT);
+    existed = access(probe, F_OK) == 0;
+    rc = osec_pki_create_dev(c->pki_dir);
+    if (rc < 0)
+        return ctl_fail_rc(rc, "cannot create development PKI");
+    if (existed) {
+        printf("kept     %s/ (existing PKI)\n", c->pki_dir);
+        return 0;
+    }
+    printf("created  %s/ca.crt (development CA; its key is ca.key)\n", c->pki_dir);
+    printf("created  %s/server.crt, server.key (localhost, 127.0.0.1, ::1)\n", c->pki_dir);
+    printf("created  %s/client.crt, client.key (CN=%s)\n", c->pki_dir, OSEC_PKI_CLIENT_CN);
+    return 0;
+}
+
+int cmd_init(struct ctl *c, int argc, char **argv)
+{
+    bool created;
+
+    (void)argv;
+    if (argc != 0)
+        return ctl_fail("usage: omasecctl [--data DIR] init");
+    if (make_data_dir(c->data, &created) != 0)
+        return 1;
+    printf("%s  %s/\n", created ? "created" : "kept   ", c->data);
+    if (init_master(c) != 0 || init_store(c) != 0 || init_pki(c) != 0)
+        return 1;
+    if (ctl_audit(c, "store.init", c->data, NULL) != 0)
+        return 1;
+    printf("omasecctl: %s is ready; add a user with: omasecctl --data %s user add NAME\n",
+           c->data, c->data);
+    return 0;
+}
+
+static int count_cb(const void *rec, void *arg)
+{
+    (void)rec;
+    (*(unsigned long *)arg)++;
+    return 0;
+}
+
+static int count_users(const struct osec_store_user *u, void *arg) { return count_cb(u, arg); }
+static int count_addrs(const struct osec_store_address *a, void *arg) { return count_cb(a, arg); }
+static int count_ents(const struct osec_store_entity *e, void *arg) { return count_cb(e, arg); }
+
+int cmd_status(struct ctl *c, int argc, char **argv)
+{
+    unsigned long users = 0, addrs = 0, ents = 0;
+    char realm[OSEC_STORE_VALUE_MAX + 1];
+    int rc;
+
+    (void)argv;
+    if (argc != 0)
+        return ctl_fail("usage: omasecctl [--data DIR] status");
+    if (ctl_open(c, true) != 0)
+        return 1;
+    if ((rc = osec_store_user_list(c->st, count_users, &users)) < 0 ||
+        (rc = osec_store_address_list(c->st, NULL, count_addrs, &addrs)) < 0 ||
+        (rc = osec_store_entity_list(c->st, NULL, count_ents, &ents)) < 0 ||
+        (rc = osec_account_realm(c->st, realm, sizeof(realm))) < 0)
+        return ctl_fail_rc(rc, "cannot read store");
+    printf("data dir     %s\n", c->data);
+    printf("store        %s (%s)\n", c->store_url, osec_store_backend(c->st));
+    printf("master key   %s (version %u)\n", c->master_path,
+           (unsigned)osec_master_current_version(c->m));
+    printf("pki          %s/{ca,server,client}.crt\n", c->pki_dir);
+    printf("digest realm %s\n", realm);
+    printf("users        %lu\n", users);
+    printf("addresses    %lu\n", addrs);
+    printf("entities     %lu\n", ents);
+    return 0;
+}

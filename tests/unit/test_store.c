@@ -1,0 +1,1047 @@
+/* Unit tests for lib/store: the storage interface over its SQLite backend.
+ *
+ * Each test gets a fresh database in its own mkdtemp directory.  Written
+ * against the public API only, so a PostgreSQL backend can run it too.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "omasec/buf.h"
+#include "omasec/error.h"
+#include "omasec/store.h"
+#include "omasec/util.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    char url[160];
+    struct osec_store *st;
+};
+
+static void join(char *dst, size_t n, const char *dir, const char *name)
+{
+    assert_int_equal(osec_snprintf(dst, n, "%s/%s", dir, name), 0);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    assert_int_equal(osec_strlcpy(f->dir, "/tmp/osec-store-XXXXXX", sizeof(f->dir)), 0);
+    assert_non_null(mkdtemp(f->dir));
+    join(f->path, sizeof(f->path), f->dir, "store.db");
+    assert_int_equal(osec_snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path), 0);
+    assert_int_equal(osec_store_open(f->url, &f->st), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm",
+                                         "garbage.db", "open.db" };
+    char p[160];
+
+    osec_store_close(&f->st);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        join(p, sizeof(p), f->dir, files[i]);
+        (void)unlink(p);
+    }
+    assert_int_equal(rmdir(f->dir), 0);
+    free(f);
+    return 0;
+}
+
+static struct osec_store *second_handle(struct fx *f)
+{
+    struct osec_store *st = NULL;
+
+    assert_int_equal(osec_store_open(f->path, &st), 0); /* plain path form */
+    return st;
+}
+
+/* ---- fixtures for records ---------------------------------------------- */
+
+static void add_user(struct osec_store *st, const char *name)
+{
+    static uint8_t ha1[] = { 0xde, 0xad, 0xbe, 0xef, 0x00, 0x01 };
+    struct osec_store_user u;
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(osec_strlcpy(u.name, name, sizeof(u.name)), 0);
+    assert_int_equal(osec_strlcpy(u.password_hash, "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA",
+                                  sizeof(u.password_hash)), 0);
+    u.ha1_sealed.data = ha1;
+    u.ha1_sealed.len = sizeof(ha1);
+    u.flags = OSEC_USER_REQUIRE_TLS;
+    u.created = 1000;
+    assert_int_equal(osec_store_user_add(st, &u), 0);
+}
+
+static struct osec_store_entity entity(const char *id, const char *type, const char *user,
+                                       const char *key)
+{
+    struct osec_store_entity e;
+
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(osec_strlcpy(e.entity_id, id, sizeof(e.entity_id)), 0);
+    assert_int_equal(osec_strlcpy(e.type, type, sizeof(e.type)), 0);
+    assert_int_equal(osec_strlcpy(e.user, user, sizeof(e.user)), 0);
+    e.eukey_sealed.data = (uint8_t *)key;
+    e.eukey_sealed.len = strlen(key);
+    e.created = 2000;
+    e.expires = 9000;
+    return e;
+}
+
+static struct osec_store_otk otk(const char *id, const char *creator, const char *peer,
+                                 int64_t expires)
+{
+    struct osec_store_otk k;
+
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(osec_strlcpy(k.key_id, id, sizeof(k.key_id)), 0);
+    assert_int_equal(osec_strlcpy(k.creator, creator, sizeof(k.creator)), 0);
+    assert_int_equal(osec_strlcpy(k.peer, peer, sizeof(k.peer)), 0);
+    k.sealed.data = (uint8_t *)"sealed-for-peer";
+    k.sealed.len = 15;
+    k.created = 100;
+    k.expires = expires;
+    return k;
+}
+
+static void add_address(struct osec_store *st, const char *uri, const char *user, int want)
+{
+    struct osec_store_address a;
+
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(osec_strlcpy(a.uri, uri, sizeof(a.uri)), 0);
+    assert_int_equal(osec_strlcpy(a.user, user, sizeof(a.user)), 0);
+    a.created = 5;
+    assert_int_equal(osec_store_address_add(st, &a), want);
+}
+
+static void set_acl(struct osec_store *st, const char *mbox, const char *ident,
+                    const char *rights, int want)
+{
+    struct osec_store_acl a;
+
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(osec_strlcpy(a.mailbox, mbox, sizeof(a.mailbox)), 0);
+    assert_int_equal(osec_strlcpy(a.identifier, ident, sizeof(a.identifier)), 0);
+    assert_int_equal(osec_strlcpy(a.rights, rights, sizeof(a.rights)), 0);
+    assert_int_equal(osec_store_acl_set(st, &a), want);
+}
+
+/* Collects the first string field of listed records, joined by ','. */
+struct names {
+    char s[1024];
+    int n;
+    int stop_after; /* 0: never */
+};
+
+static int collect(struct names *c, const char *name)
+{
+    if (c->n++)
+        assert_int_equal(osec_buf_append_str(&(struct osec_buf){ 0 }, ""), 0);
+    size_t used = strlen(c->s);
+    assert_int_equal(osec_snprintf(c->s + used, sizeof(c->s) - used, "%s%s",
+                                   c->n > 1 ? "," : "", name), 0);
+    return c->stop_after && c->n >= c->stop_after ? 1 : 0;
+}
+
+static int user_cb(const struct osec_store_user *u, void *arg)
+{
+    return collect(arg, u->name);
+}
+
+static int address_cb(const struct osec_store_address *a, void *arg)
+{
+    return collect(arg, a->uri);
+}
+
+static int entity_cb(const struct osec_store_entity *e, void *arg)
+{
+    return collect(arg, e->entity_id);
+}
+
+static int otk_cb(const struct osec_store_otk *k, void *arg)
+{
+    return collect(arg, k->key_id);
+}
+
+static int acl_cb(const struct osec_store_acl *a, void *arg)
+{
+    char s[512];
+
+    assert_int_equal(osec_snprintf(s, sizeof(s), "%s=%s", a->identifier, a->rights), 0);
+    return collect(arg, s);
+}
+
+static int policy_cb(const struct osec_store_policy *p, void *arg)
+{
+    char s[512];
+
+    assert_int_equal(osec_snprintf(s, sizeof(s), "%s=%s", p->name, p->value), 0);
+    return collect(arg, s);
+}
+
+static int audit_cb(const struct osec_store_audit *a, void *arg)
+{
+    return collect(arg, a->event);
+}
+
+static int fail_cb(const struct osec_store_user *u, void *arg)
+{
+    (void)u;
+    (void)arg;
+    return OSEC_EPERM;
+}
+
+/* ---- open / schema --------------------------------------------------------- */
+
+static void open_creates_private_file_and_migrates_once(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *b;
+    struct osec_store_user u;
+    struct stat sb;
+    char wal[160];
+
+    assert_string_equal(osec_store_backend(f->st), "sqlite");
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    add_user(f->st, "alice");
+    join(wal, sizeof(wal), f->dir, "store.db-wal");
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    /* A second open of the migrated file must not re-run v1 (it would fail
+     * on CREATE TABLE) and must see the data. */
+    b = second_handle(f);
+    assert_int_equal(osec_store_user_get(b, "alice", &u), 0);
+    osec_store_user_clear(&u);
+    osec_store_close(&b);
+    assert_null(b);
+    osec_store_close(&b); /* idempotent */
+    osec_store_close(&f->st);
+    assert_int_equal(osec_store_open(f->url, &f->st), 0);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), 0);
+    osec_store_user_clear(&u);
+    assert_int_equal(osec_store_check(f->st), 0);
+}
+
+static void open_rejects_bad_urls_and_paths(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *st = (struct osec_store *)1;
+    char p[160];
+    int fd;
+
+    assert_int_equal(osec_store_open("postgresql://db.example/omasec", &st), OSEC_EINVAL);
+    assert_null(st);
+    assert_non_null(strstr(osec_error_msg(), "postgresql backend not built"));
+    assert_int_equal(osec_store_open("postgres://x", &st), OSEC_EINVAL);
+    assert_int_equal(osec_store_open("mysql://x", &st), OSEC_EINVAL);
+    assert_int_equal(osec_store_open("", &st), OSEC_EINVAL);
+    assert_int_equal(osec_store_open("sqlite:", &st), OSEC_EINVAL);
+    assert_int_equal(osec_store_open("sqlite:/tmp/a\nb", &st), OSEC_EINVAL);
+    assert_int_equal(osec_store_open(NULL, &st), OSEC_EINVAL);
+    assert_int_equal(osec_store_open(f->url, NULL), OSEC_EINVAL);
+    /* A directory that does not exist. */
+    join(p, sizeof(p), f->dir, "missing/store.db");
+    assert_int_equal(osec_store_open(p, &st), OSEC_ESTORE);
+    assert_null(st);
+    /* A file that is not a database. */
+    join(p, sizeof(p), f->dir, "garbage.db");
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "this is not an SQLite database, not at all......", 48), 48);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(osec_store_open(p, &st), OSEC_ESTORE);
+    /* World-readable store file. */
+    join(p, sizeof(p), f->dir, "open.db");
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, 0644), 0);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(osec_store_open(p, &st), OSEC_EPERM);
+    assert_null(st);
+}
+
+static void open_in_memory(void **state)
+{
+    struct osec_store *st = NULL;
+    struct osec_store_user u;
+    (void)state;
+
+    assert_int_equal(osec_store_open("sqlite::memory:", &st), 0);
+    add_user(st, "mem");
+    assert_int_equal(osec_store_user_get(st, "mem", &u), 0);
+    osec_store_user_clear(&u);
+    assert_int_equal(osec_store_check(st), 0);
+    osec_store_close(&st);
+}
+
+/* ---- users ------------------------------------------------------------------ */
+
+static void users_crud(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_user u;
+    uint8_t big[OSEC_STORE_BLOB_MAX + 1] = { 0 };
+    int64_t before = osec_time_now();
+
+    add_user(f->st, "alice");
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), 0);
+    assert_string_equal(u.name, "alice");
+    assert_string_equal(u.password_hash, "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA");
+    assert_int_equal(u.ha1_sealed.len, 6);
+    assert_memory_equal(u.ha1_sealed.data, "\xde\xad\xbe\xef\x00\x01", 6);
+    assert_int_equal(u.flags, OSEC_USER_REQUIRE_TLS);
+    assert_int_equal(u.created, 1000);
+    /* Duplicate add keeps the original. */
+    u.created = 7;
+    assert_int_equal(osec_store_user_add(f->st, &u), OSEC_EEXISTS);
+    osec_store_user_clear(&u);
+    assert_null(u.ha1_sealed.data);
+    assert_int_equal(osec_store_user_get(f->st, "bob", &u), OSEC_ENOTFOUND);
+
+    assert_int_equal(osec_store_user_set_password(f->st, "alice", "$new", NULL, 0), 0);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), 0);
+    assert_string_equal(u.password_hash, "$new");
+    assert_int_equal(u.ha1_sealed.len, 0);
+    assert_null(u.ha1_sealed.data);
+    osec_store_user_clear(&u);
+    assert_int_equal(osec_store_user_set_password(f->st, "bob", "$x", NULL, 0), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_user_set_password(f->st, "alice", "$x", NULL, 1), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_set_password(f->st, "alice", "$x", big, sizeof(big)),
+                     OSEC_EBOUNDS);
+
+    assert_int_equal(osec_store_user_set_flags(f->st, "alice",
+                                               OSEC_USER_DISABLED | OSEC_USER_ENCRYPT_MSGS), 0);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), 0);
+    assert_int_equal(u.flags, OSEC_USER_DISABLED | OSEC_USER_ENCRYPT_MSGS);
+    osec_store_user_clear(&u);
+    assert_int_equal(osec_store_user_set_flags(f->st, "alice", 8), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_set_flags(f->st, "bob", 0), OSEC_ENOTFOUND);
+
+    /* created 0 means now. */
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(osec_strlcpy(u.name, "carol", sizeof(u.name)), 0);
+    assert_int_equal(osec_store_user_add(f->st, &u), 0);
+    assert_int_equal(osec_store_user_get(f->st, "carol", &u), 0);
+    assert_true(u.created >= before && u.created <= osec_time_now());
+    osec_store_user_clear(&u);
+
+    assert_int_equal(osec_store_user_del(f->st, "alice"), 0);
+    assert_int_equal(osec_store_user_del(f->st, "alice"), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), OSEC_ENOTFOUND);
+}
+
+static void names_are_validated(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_user u;
+    char name[OSEC_STORE_NAME_MAX + 2];
+
+    memset(name, 'n', sizeof(name));
+    name[OSEC_STORE_NAME_MAX] = '\0';
+    add_user(f->st, name); /* exactly the limit */
+    memset(&u, 0, sizeof(u));
+    memset(u.name, 'n', sizeof(u.name)); /* no NUL inside the array */
+    assert_int_equal(osec_store_user_add(f->st, &u), OSEC_EBOUNDS);
+    name[OSEC_STORE_NAME_MAX] = 'n';
+    name[OSEC_STORE_NAME_MAX + 1] = '\0';
+    assert_int_equal(osec_store_user_get(f->st, name, &u), OSEC_EBOUNDS);
+    assert_int_equal(osec_store_user_get(f->st, "", &u), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_get(f->st, "a\tb", &u), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_get(f->st, "a\x7f", &u), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_get(f->st, "a\r\nb", &u), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_get(f->st, NULL, &u), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_get(NULL, "a", &u), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_del(f->st, "x\x01"), OSEC_EINVAL);
+    add_user(f->st, "J\xc3\xa9r\xc3\xb4me"); /* UTF-8 is fine */
+    assert_int_equal(osec_store_user_get(f->st, "J\xc3\xa9r\xc3\xb4me", &u), 0);
+    osec_store_user_clear(&u);
+    /* Byte-exact: no case folding. */
+    assert_int_equal(osec_store_user_get(f->st, "j\xc3\xa9r\xc3\xb4me", &u), OSEC_ENOTFOUND);
+}
+
+static void users_list_order_stop_and_error(void **state)
+{
+    struct fx *f = *state;
+    struct names c = { .n = 0 };
+
+    add_user(f->st, "carol");
+    add_user(f->st, "alice");
+    add_user(f->st, "bob");
+    assert_int_equal(osec_store_user_list(f->st, user_cb, &c), 0);
+    assert_string_equal(c.s, "alice,bob,carol");
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 2;
+    assert_int_equal(osec_store_user_list(f->st, user_cb, &c), 0);
+    assert_string_equal(c.s, "alice,bob");
+    assert_int_equal(osec_store_user_list(f->st, fail_cb, NULL), OSEC_EPERM);
+    assert_int_equal(osec_store_user_list(f->st, NULL, NULL), OSEC_EINVAL);
+    /* The statement was reset: listing again works. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(osec_store_user_list(f->st, user_cb, &c), 0);
+    assert_int_equal(c.n, 3);
+}
+
+struct reenter {
+    struct osec_store *st;
+    int calls;
+};
+
+static int reenter_cb(const struct osec_store_user *u, void *arg)
+{
+    struct reenter *r = arg;
+    struct osec_store_user got;
+    struct names c = { .n = 0 };
+
+    r->calls++;
+    /* Reads through the same handle work ... */
+    assert_int_equal(osec_store_user_get(r->st, u->name, &got), 0);
+    osec_store_user_clear(&got);
+    /* ... writes and the same listing again are refused. */
+    assert_int_equal(osec_store_user_set_flags(r->st, u->name, 0), OSEC_EBUSY);
+    assert_int_equal(osec_store_begin(r->st), OSEC_EBUSY);
+    assert_int_equal(osec_store_user_list(r->st, user_cb, &c), OSEC_EBUSY);
+    return 0;
+}
+
+static void list_callbacks_cannot_write(void **state)
+{
+    struct fx *f = *state;
+    struct reenter r = { f->st, 0 };
+
+    add_user(f->st, "alice");
+    add_user(f->st, "bob");
+    assert_int_equal(osec_store_user_list(f->st, reenter_cb, &r), 0);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(osec_store_user_set_flags(f->st, "alice", 0), 0); /* writable again */
+}
+
+/* ---- addresses --------------------------------------------------------------- */
+
+static void addresses(void **state)
+{
+    struct fx *f = *state;
+    struct names c = { .n = 0 };
+    char owner[OSEC_STORE_NAME_MAX + 1];
+    char uri[OSEC_STORE_URI_MAX + 2];
+
+    add_user(f->st, "alice");
+    add_user(f->st, "bob");
+    add_address(f->st, "sip:alice@example.com", "alice", 0);
+    add_address(f->st, "tel:+15551234", "alice", 0);
+    add_address(f->st, "sip:bob@example.com", "bob", 0);
+    add_address(f->st, "sip:alice@example.com", "alice", OSEC_EEXISTS);
+    add_address(f->st, "sip:alice@example.com", "bob", OSEC_EEXISTS);
+    add_address(f->st, "sip:eve@example.com", "eve", OSEC_ENOTFOUND);
+    memset(uri, 'u', sizeof(uri));
+    uri[OSEC_STORE_URI_MAX + 1] = '\0';
+    add_address(f->st, uri, "alice", OSEC_EBOUNDS);
+
+    assert_int_equal(osec_store_address_owner(f->st, "sip:alice@example.com", owner,
+                                              sizeof(owner)), 0);
+    assert_string_equal(owner, "alice");
+    assert_int_equal(osec_store_address_owner(f->st, "sip:eve@example.com", owner,
+                                              sizeof(owner)), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_address_owner(f->st, "sip:bob@example.com", owner, 3),
+                     OSEC_EBOUNDS);
+    assert_int_equal(osec_store_address_list(f->st, "alice", address_cb, &c), 0);
+    assert_string_equal(c.s, "sip:alice@example.com,tel:+15551234");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(osec_store_address_list(f->st, NULL, address_cb, &c), 0);
+    assert_string_equal(c.s, "sip:alice@example.com,sip:bob@example.com,tel:+15551234");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(osec_store_address_list(f->st, "nobody", address_cb, &c), 0);
+    assert_int_equal(c.n, 0);
+
+    assert_int_equal(osec_store_address_del(f->st, "tel:+15551234"), 0);
+    assert_int_equal(osec_store_address_del(f->st, "tel:+15551234"), OSEC_ENOTFOUND);
+    add_address(f->st, "tel:+15551234", "bob", 0); /* free again: reallocate */
+    assert_int_equal(osec_store_address_owner(f->st, "tel:+15551234", owner, sizeof(owner)), 0);
+    assert_string_equal(owner, "bob");
+}
+
+/* ---- entities ---------------------------------------------------------------- */
+
+static void entities(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_entity e, got;
+    struct names c = { .n = 0 };
+
+    add_user(f->st, "alice");
+    add_user(f->st, "bob");
+    e = entity("gw-1", "gw", "alice", "key-one");
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+    e = entity("pne-1", "pne", "alice", "key-two");
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+    e = entity("pne-9", "pne", "bob", "key-bob");
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+
+    assert_int_equal(osec_store_entity_get(f->st, "gw-1", &got), 0);
+    assert_string_equal(got.type, "gw");
+    assert_string_equal(got.user, "alice");
+    assert_int_equal(got.eukey_sealed.len, 7);
+    assert_memory_equal(got.eukey_sealed.data, "key-one", 7);
+    assert_int_equal(got.created, 2000);
+    assert_int_equal(got.expires, 9000);
+    assert_int_equal(got.revoked, 0);
+    osec_store_entity_clear(&got);
+    assert_int_equal(osec_store_entity_get(f->st, "nope", &got), OSEC_ENOTFOUND);
+
+    /* Reassignment by the same user replaces the key and clears revocation. */
+    assert_int_equal(osec_store_entity_revoke(f->st, "gw-1", 3000), 0);
+    e = entity("gw-1", "gw", "alice", "key-new!");
+    e.created = 4000;
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+    assert_int_equal(osec_store_entity_get(f->st, "gw-1", &got), 0);
+    assert_memory_equal(got.eukey_sealed.data, "key-new!", 8);
+    assert_int_equal(got.created, 4000);
+    assert_int_equal(got.revoked, 0);
+    osec_store_entity_clear(&got);
+
+    /* Another user's entity id: refused, original untouched. */
+    e = entity("gw-1", "gw", "bob", "stolen");
+    assert_int_equal(osec_store_entity_put(f->st, &e), OSEC_EPERM);
+    assert_int_equal(osec_store_entity_get(f->st, "gw-1", &got), 0);
+    assert_string_equal(got.user, "alice");
+    assert_memory_equal(got.eukey_sealed.data, "key-new!", 8);
+    osec_store_entity_clear(&got);
+
+    e = entity("pne-2", "pne", "eve", "k");
+    assert_int_equal(osec_store_entity_put(f->st, &e), OSEC_ENOTFOUND);
+    e = entity("pne-2", "phone", "alice", "k");
+    assert_int_equal(osec_store_entity_put(f->st, &e), OSEC_EINVAL);
+    e = entity("pne-2", "pne", "alice", "k");
+    e.expires = -1;
+    assert_int_equal(osec_store_entity_put(f->st, &e), OSEC_EINVAL);
+
+    assert_int_equal(osec_store_entity_list(f->st, "alice", entity_cb, &c), 0);
+    assert_string_equal(c.s, "gw-1,pne-1");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(osec_store_entity_list(f->st, NULL, entity_cb, &c), 0);
+    assert_string_equal(c.s, "gw-1,pne-1,pne-9");
+
+    assert_int_equal(osec_store_entity_delete(f->st, "pne-9"), 0);
+    assert_int_equal(osec_store_entity_delete(f->st, "pne-9"), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_entity_get(f->st, "pne-9", &got), OSEC_ENOTFOUND);
+}
+
+static void entity_revoke_drops_onetime_keys(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_entity e, got;
+    struct osec_store_otk k;
+
+    add_user(f->st, "alice");
+    e = entity("gw-1", "gw", "alice", "k1");
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+    e = entity("pne-1", "pne", "alice", "k2");
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+    e = entity("pne-2", "pne", "alice", "k3");
+    assert_int_equal(osec_store_entity_put(f->st, &e), 0);
+    k = otk("otk-a", "gw-1", "pne-1", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    k = otk("otk-b", "gw-1", "pne-2", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+
+    assert_int_equal(osec_store_entity_revoke(f->st, "pne-1", 3000), 0);
+    assert_int_equal(osec_store_entity_revoke(f->st, "pne-1", 3500), 0);
+    assert_int_equal(osec_store_entity_get(f->st, "pne-1", &got), 0);
+    assert_int_equal(got.revoked, 3000); /* the first revocation time stays */
+    osec_store_entity_clear(&got);
+    assert_int_equal(osec_store_otk_get(f->st, "otk-a", &k), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_otk_get(f->st, "otk-b", &k), 0);
+    osec_store_otk_clear(&k);
+    assert_int_equal(osec_store_entity_revoke(f->st, "nope", 1), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_tx_depth(f->st), 0);
+    /* Deleting the creator removes its keys too (cascade). */
+    assert_int_equal(osec_store_entity_delete(f->st, "gw-1"), 0);
+    assert_int_equal(osec_store_otk_get(f->st, "otk-b", &k), OSEC_ENOTFOUND);
+}
+
+/* ---- onetime keys ------------------------------------------------------------ */
+
+static void setup_entities(struct osec_store *st)
+{
+    struct osec_store_entity e;
+
+    add_user(st, "alice");
+    add_user(st, "bob");
+    e = entity("gw-1", "gw", "alice", "k1");
+    assert_int_equal(osec_store_entity_put(st, &e), 0);
+    e = entity("pne-1", "pne", "alice", "k2");
+    assert_int_equal(osec_store_entity_put(st, &e), 0);
+    e = entity("pne-9", "pne", "bob", "k3");
+    assert_int_equal(osec_store_entity_put(st, &e), 0);
+}
+
+static void onetime_keys(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_otk k, got;
+    struct names c = { .n = 0 };
+    uint64_t n = 99;
+
+    setup_entities(f->st);
+    k = otk("otk-1", "gw-1", "pne-1", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    assert_int_equal(osec_store_otk_add(f->st, &k), OSEC_EEXISTS);
+    k = otk("otk-0", "gw-1", "pne-1", 600);
+    k.created = 50;
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    k = otk("otk-old", "gw-1", "pne-1", 150);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    k = otk("otk-x", "gw-1", "pne-404", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), OSEC_ENOTFOUND);
+    k = otk("otk-x", "gw-404", "pne-1", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), OSEC_ENOTFOUND);
+    k = otk("otk-x", "gw-1", "pne-1", 0);
+    assert_int_equal(osec_store_otk_add(f->st, &k), OSEC_EINVAL);
+
+    assert_int_equal(osec_store_otk_get(f->st, "otk-1", &got), 0);
+    assert_string_equal(got.creator, "gw-1");
+    assert_string_equal(got.peer, "pne-1");
+    assert_int_equal(got.sealed.len, 15);
+    assert_memory_equal(got.sealed.data, "sealed-for-peer", 15);
+    assert_int_equal(got.created, 100);
+    assert_int_equal(got.expires, 500);
+    osec_store_otk_clear(&got);
+    assert_int_equal(osec_store_otk_get(f->st, "none", &got), OSEC_ENOTFOUND);
+
+    /* Unexpired keys for the peer, oldest first. */
+    assert_int_equal(osec_store_otk_list_for(f->st, "pne-1", 200, otk_cb, &c), 0);
+    assert_string_equal(c.s, "otk-0,otk-1");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(osec_store_otk_list_for(f->st, "gw-1", 200, otk_cb, &c), 0);
+    assert_int_equal(c.n, 0);
+
+    /* Not creator or peer: refused and kept. */
+    assert_int_equal(osec_store_otk_consume(f->st, "otk-1", "pne-9", 200, &got), OSEC_EPERM);
+    assert_int_equal(osec_store_otk_get(f->st, "otk-1", &got), 0);
+    osec_store_otk_clear(&got);
+    assert_int_equal(osec_store_otk_consume(f->st, "otk-1", "pne-1", 200, &got), 0);
+    assert_memory_equal(got.sealed.data, "sealed-for-peer", 15);
+    assert_string_equal(got.key_id, "otk-1");
+    osec_store_otk_clear(&got);
+    assert_int_equal(osec_store_otk_consume(f->st, "otk-1", "pne-1", 200, &got), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_otk_consume(f->st, "otk-0", "gw-1", 200, &got), 0);
+    osec_store_otk_clear(&got);
+    /* Expired: refused, and gone. */
+    assert_int_equal(osec_store_otk_consume(f->st, "otk-old", "pne-1", 150, &got), OSEC_ESTALE);
+    assert_null(got.sealed.data);
+    assert_int_equal(osec_store_otk_get(f->st, "otk-old", &got), OSEC_ENOTFOUND);
+
+    /* Purge. */
+    k = otk("p1", "gw-1", "pne-1", 300);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    k = otk("p2", "gw-1", "pne-1", 400);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    k = otk("p3", "gw-1", "pne-1", 401);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    assert_int_equal(osec_store_otk_purge_expired(f->st, 400, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(osec_store_otk_purge_expired(f->st, 400, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(osec_store_otk_get(f->st, "p3", &got), 0);
+    osec_store_otk_clear(&got);
+}
+
+static void otk_consume_once_across_handles(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *b = second_handle(f);
+    struct osec_store_otk k, got;
+
+    setup_entities(f->st);
+    k = otk("otk-1", "gw-1", "pne-1", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    assert_int_equal(osec_store_otk_consume(b, "otk-1", "pne-1", 200, &got), 0);
+    osec_store_otk_clear(&got);
+    assert_int_equal(osec_store_otk_consume(f->st, "otk-1", "pne-1", 200, &got), OSEC_ENOTFOUND);
+    osec_store_close(&b);
+}
+
+#define RACE_KEYS 40
+
+struct racer {
+    const char *path;
+    int won;
+    int lost;
+    int other;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct osec_store *st = NULL;
+    struct osec_store_otk got;
+    char id[32];
+
+    if (osec_store_open(r->path, &st) != 0) {
+        r->other++;
+        return NULL;
+    }
+    for (int i = 0; i < RACE_KEYS; i++) {
+        (void)osec_snprintf(id, sizeof(id), "race-%d", i);
+        int rc = osec_store_otk_consume(st, id, "pne-1", 200, &got);
+
+        if (rc == 0)
+            r->won++;
+        else if (rc == OSEC_ENOTFOUND)
+            r->lost++;
+        else
+            r->other++;
+        osec_store_otk_clear(&got);
+    }
+    osec_store_close(&st);
+    return NULL;
+}
+
+/* Two threads with their own handles race for the same keys: every key is
+ * handed out exactly once. */
+static void otk_consume_race(void **state)
+{
+    struct fx *f = *state;
+    struct racer r[2] = { { f->path, 0, 0, 0 }, { f->path, 0, 0, 0 } };
+    pthread_t t[2];
+    struct osec_store_otk k;
+    char id[32];
+
+    setup_entities(f->st);
+    assert_int_equal(osec_store_begin(f->st), 0);
+    for (int i = 0; i < RACE_KEYS; i++) {
+        assert_int_equal(osec_snprintf(id, sizeof(id), "race-%d", i), 0);
+        k = otk(id, "gw-1", "pne-1", 500);
+        assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    }
+    assert_int_equal(osec_store_commit(f->st), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(r[0].other + r[1].other, 0);
+    assert_int_equal(r[0].won + r[1].won, RACE_KEYS);
+    assert_int_equal(r[0].lost + r[1].lost, RACE_KEYS);
+}
+
+/* ---- transactions -------------------------------------------------------------- */
+
+static void transactions(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *b = second_handle(f);
+    struct osec_store_user u;
+    char owner[OSEC_STORE_NAME_MAX + 1];
+
+    assert_int_equal(osec_store_commit(f->st), OSEC_EINVAL);
+    assert_int_equal(osec_store_rollback(f->st), OSEC_EINVAL);
+
+    /* Rollback leaves nothing. */
+    assert_int_equal(osec_store_begin(f->st), 0);
+    assert_int_equal(osec_store_tx_depth(f->st), 1);
+    add_user(f->st, "alice");
+    add_address(f->st, "sip:alice@example.com", "alice", 0);
+    /* Not visible to another handle before commit. */
+    assert_int_equal(osec_store_user_get(b, "alice", &u), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_rollback(f->st), 0);
+    assert_int_equal(osec_store_tx_depth(f->st), 0);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_address_owner(f->st, "sip:alice@example.com", owner,
+                                              sizeof(owner)), OSEC_ENOTFOUND);
+
+    /* Nested: the inner rollback undoes only its part. */
+    assert_int_equal(osec_store_begin(f->st), 0);
+    add_user(f->st, "alice");
+    assert_int_equal(osec_store_begin(f->st), 0);
+    assert_int_equal(osec_store_tx_depth(f->st), 2);
+    add_user(f->st, "bob");
+    assert_int_equal(osec_store_rollback(f->st), 0);
+    assert_int_equal(osec_store_begin(f->st), 0);
+    add_user(f->st, "carol");
+    assert_int_equal(osec_store_commit(f->st), 0);
+    /* A failing operation inside the transaction does not end it. */
+    add_address(f->st, "sip:x@example.com", "nobody", OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_user_del(f->st, "nobody"), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_tx_depth(f->st), 1);
+    assert_int_equal(osec_store_commit(f->st), 0);
+    assert_int_equal(osec_store_user_get(b, "alice", &u), 0);
+    osec_store_user_clear(&u);
+    assert_int_equal(osec_store_user_get(b, "bob", &u), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_user_get(b, "carol", &u), 0);
+    osec_store_user_clear(&u);
+
+    /* Closing with an open transaction rolls it back. */
+    assert_int_equal(osec_store_begin(b), 0);
+    add_user(b, "dave");
+    osec_store_close(&b);
+    assert_int_equal(osec_store_user_get(f->st, "dave", &u), OSEC_ENOTFOUND);
+}
+
+/* ---- user_del cascade --------------------------------------------------------- */
+
+static void user_del_cascades(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_otk k;
+    struct osec_store_acl a;
+    struct osec_store_entity e;
+    struct names c = { .n = 0 };
+    char owner[OSEC_STORE_NAME_MAX + 1];
+
+    setup_entities(f->st);
+    add_address(f->st, "sip:alice@example.com", "alice", 0);
+    add_address(f->st, "sip:bob@example.com", "bob", 0);
+    k = otk("a-to-a", "gw-1", "pne-1", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    k = otk("a-to-b", "gw-1", "pne-9", 500);
+    assert_int_equal(osec_store_otk_add(f->st, &k), 0);
+    set_acl(f->st, "INBOX", "alice", "lrs", 0);
+    set_acl(f->st, "shared", "-alice", "w", 0);
+    set_acl(f->st, "shared", "bob", "lrswi", 0);
+    set_acl(f->st, "shared", "alice2", "l", 0);
+
+    assert_int_equal(osec_store_user_del(f->st, "alice"), 0);
+    assert_int_equal(osec_store_address_owner(f->st, "sip:alice@example.com", owner,
+                                              sizeof(owner)), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_entity_get(f->st, "gw-1", &e), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_entity_get(f->st, "pne-1", &e), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_otk_get(f->st, "a-to-a", &k), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_otk_get(f->st, "a-to-b", &k), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_acl_get(f->st, "INBOX", "alice", &a), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_acl_get(f->st, "shared", "-alice", &a), OSEC_ENOTFOUND);
+    /* Bob's things stay. */
+    assert_int_equal(osec_store_address_owner(f->st, "sip:bob@example.com", owner,
+                                              sizeof(owner)), 0);
+    assert_int_equal(osec_store_entity_get(f->st, "pne-9", &e), 0);
+    osec_store_entity_clear(&e);
+    assert_int_equal(osec_store_acl_list(f->st, "shared", acl_cb, &c), 0);
+    assert_string_equal(c.s, "alice2=l,bob=lrswi");
+    assert_int_equal(osec_store_tx_depth(f->st), 0);
+}
+
+/* ---- ACL, policy, meta, audit -------------------------------------------------- */
+
+static void acl(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_acl a;
+    struct names c = { .n = 0 };
+    char mbox[OSEC_STORE_MAILBOX_MAX + 2];
+    uint64_t n = 9;
+
+    set_acl(f->st, "INBOX", "alice", "lrswipkxtea", 0);
+    set_acl(f->st, "INBOX", "anyone", "l", 0);
+    set_acl(f->st, "INBOX", "-bob", "", 0);
+    set_acl(f->st, "INBOX", "alice", "lr", 0); /* replace */
+    set_acl(f->st, "INBOX", "alice", "l r", OSEC_EINVAL);
+    set_acl(f->st, "INBOX", "alice", "l$", OSEC_EINVAL);
+    set_acl(f->st, "", "alice", "l", OSEC_EINVAL);
+    set_acl(f->st, "INBOX", "", "l", OSEC_EINVAL);
+    memset(mbox, 'm', sizeof(mbox));
+    mbox[OSEC_STORE_MAILBOX_MAX + 1] = '\0';
+    assert_int_equal(osec_store_acl_list(f->st, mbox, acl_cb, &c), OSEC_EBOUNDS);
+
+    assert_int_equal(osec_store_acl_get(f->st, "INBOX", "alice", &a), 0);
+    assert_string_equal(a.rights, "lr");
+    assert_int_equal(osec_store_acl_get(f->st, "INBOX", "carol", &a), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_acl_list(f->st, "INBOX", acl_cb, &c), 0);
+    assert_string_equal(c.s, "-bob=,alice=lr,anyone=l");
+    assert_int_equal(osec_store_acl_delete(f->st, "INBOX", "anyone"), 0);
+    assert_int_equal(osec_store_acl_delete(f->st, "INBOX", "anyone"), OSEC_ENOTFOUND);
+    set_acl(f->st, "Archive", "alice", "l", 0);
+    assert_int_equal(osec_store_acl_delete_mailbox(f->st, "INBOX", &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(osec_store_acl_get(f->st, "Archive", "alice", &a), 0);
+}
+
+static void policy(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_policy p;
+    struct names c = { .n = 0 };
+
+    assert_int_equal(osec_store_policy_set(f->st, "digest.algorithms", "SHA-256"), 0);
+    assert_int_equal(osec_store_policy_set(f->st, "tls.required", "yes"), 0);
+    assert_int_equal(osec_store_policy_set(f->st, "digest.algorithms", "SHA-256,SHA-512-256"),
+                     0);
+    assert_int_equal(osec_store_policy_set(f->st, "empty", ""), 0);
+    assert_int_equal(osec_store_policy_set(f->st, "bad", "a\nb"), OSEC_EINVAL);
+    assert_int_equal(osec_store_policy_get(f->st, "digest.algorithms", &p), 0);
+    assert_string_equal(p.value, "SHA-256,SHA-512-256");
+    assert_int_equal(osec_store_policy_get(f->st, "missing", &p), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_policy_list(f->st, policy_cb, &c), 0);
+    assert_string_equal(c.s, "digest.algorithms=SHA-256,SHA-512-256,empty=,tls.required=yes");
+    assert_int_equal(osec_store_policy_del(f->st, "empty"), 0);
+    assert_int_equal(osec_store_policy_del(f->st, "empty"), OSEC_ENOTFOUND);
+}
+
+struct gen_state {
+    int calls;
+    uint8_t byte;
+    int fail;
+};
+
+static int gen(void *arg, struct osec_buf *out)
+{
+    struct gen_state *g = arg;
+    uint8_t v[32];
+
+    g->calls++;
+    if (g->fail)
+        return OSEC_ECRYPTO;
+    memset(v, g->byte, sizeof(v));
+    return osec_buf_append(out, v, sizeof(v));
+}
+
+static void meta(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *b = second_handle(f);
+    struct osec_store_blob v1 = { 0 }, v2 = { 0 };
+    struct gen_state g1 = { 0, 0xaa, 0 }, g2 = { 0, 0xbb, 0 }, bad = { 0, 0, 1 };
+
+    assert_int_equal(osec_store_meta_get(f->st, "nonce.secret", &v1), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_meta_get_or_create(f->st, "x", gen, &bad, &v1), OSEC_ECRYPTO);
+    assert_int_equal(osec_store_meta_get(f->st, "x", &v1), OSEC_ENOTFOUND);
+
+    assert_int_equal(osec_store_meta_get_or_create(f->st, "nonce.secret", gen, &g1, &v1), 0);
+    assert_int_equal(osec_store_meta_get_or_create(b, "nonce.secret", gen, &g2, &v2), 0);
+    assert_int_equal(g1.calls, 1);
+    assert_int_equal(g2.calls, 0); /* the second instance adopts the first value */
+    assert_int_equal(v1.len, 32);
+    assert_int_equal(v2.len, 32);
+    assert_memory_equal(v1.data, v2.data, 32);
+    assert_int_equal(v1.data[0], 0xaa);
+    osec_store_blob_free(&v1);
+    osec_store_blob_free(&v2);
+    osec_store_blob_free(&v2);
+
+    assert_int_equal(osec_store_meta_set(b, "state", (const uint8_t *)"\x00\x01\x02", 3), 0);
+    assert_int_equal(osec_store_meta_set(b, "state", (const uint8_t *)"\x03", 1), 0);
+    assert_int_equal(osec_store_meta_get(f->st, "state", &v1), 0);
+    assert_int_equal(v1.len, 1);
+    assert_int_equal(v1.data[0], 3);
+    osec_store_blob_free(&v1);
+    assert_null(v1.data);
+    assert_int_equal(osec_store_meta_set(b, "state", NULL, 1), OSEC_EINVAL);
+    osec_store_close(&b);
+}
+
+static void add_audit(struct osec_store *st, int64_t ts, const char *event, const char *detail)
+{
+    struct osec_store_audit a;
+
+    memset(&a, 0, sizeof(a));
+    a.ts = ts;
+    assert_int_equal(osec_strlcpy(a.event, event, sizeof(a.event)), 0);
+    assert_int_equal(osec_strlcpy(a.actor, "admin", sizeof(a.actor)), 0);
+    assert_int_equal(osec_strlcpy(a.detail, detail, sizeof(a.detail)), 0);
+    assert_int_equal(osec_store_audit_add(st, &a), 0);
+}
+
+struct audit_seen {
+    struct osec_store_audit first;
+    int n;
+};
+
+static int audit_first_cb(const struct osec_store_audit *a, void *arg)
+{
+    struct audit_seen *s = arg;
+
+    if (s->n++ == 0)
+        s->first = *a;
+    return 0;
+}
+
+static void audit(void **state)
+{
+    struct fx *f = *state;
+    struct names c = { .n = 0 };
+    struct audit_seen seen = { .n = 0 };
+    struct osec_store_audit a;
+
+    add_audit(f->st, 100, "e1", "first");
+    add_audit(f->st, 300, "e3", "third");
+    add_audit(f->st, 200, "e2", "second");
+    add_audit(f->st, 300, "e4", "same second, later\r\nforged=1");
+    assert_int_equal(osec_store_audit_list(f->st, 10, audit_cb, &c), 0);
+    assert_string_equal(c.s, "e4,e3,e2,e1");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(osec_store_audit_list(f->st, 2, audit_cb, &c), 0);
+    assert_string_equal(c.s, "e4,e3");
+    assert_int_equal(osec_store_audit_list(f->st, 0, audit_cb, &c), OSEC_EINVAL);
+    assert_int_equal(osec_store_audit_list(f->st, 1, audit_first_cb, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.first.detail, "same second, later??forged=1");
+    assert_string_equal(seen.first.actor, "admin");
+    assert_string_equal(seen.first.subject, "");
+    assert_true(seen.first.id > 0);
+
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(osec_store_audit_add(f->st, &a), OSEC_EINVAL); /* no event */
+    assert_int_equal(osec_strlcpy(a.event, "now", sizeof(a.event)), 0);
+    assert_int_equal(osec_store_audit_add(f->st, &a), 0);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(osec_store_audit_list(f->st, 5, audit_first_cb, &seen), 0);
+    assert_string_equal(seen.first.event, "now"); /* ts 0 became the current time */
+    assert_true(seen.first.ts >= osec_time_now() - 5);
+    assert_int_equal(seen.n, 5);
+}
+
+static void integrity_check(void **state)
+{
+    struct fx *f = *state;
+
+    setup_entities(f->st);
+    assert_int_equal(osec_store_check(f->st), 0);
+    assert_int_equal(osec_store_check(NULL), OSEC_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(open_creates_private_file_and_migrates_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(open_rejects_bad_urls_and_paths, setup, teardown),
+        cmocka_unit_test(open_in_memory),
+        cmocka_unit_test_setup_teardown(users_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(names_are_validated, setup, teardown),
+        cmocka_unit_test_setup_teardown(users_list_order_stop_and_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_callbacks_cannot_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(entities, setup, teardown),
+        cmocka_unit_test_setup_teardown(entity_revoke_drops_onetime_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(onetime_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(otk_consume_once_across_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(otk_consume_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(user_del_cascades, setup, teardown),
+        cmocka_unit_test_setup_teardown(acl, setup, teardown),
+        cmocka_unit_test_setup_teardown(policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(integrity_check, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
