@@ -73,13 +73,18 @@ struct osec_scrypt_params {
 int osec_scrypt_hash(const char *password, size_t pw_len, struct osec_scrypt_params prm,
                      char *out, size_t out_len);
 /* 0 on match, OSEC_EAUTH on mismatch, OSEC_EPARSE on a malformed encoding,
- * OSEC_EPOLICY when parameters are out of the accepted range. */
+ * OSEC_EPOLICY when parameters are out of the accepted range (ln 10..20,
+ * r 1..32, p 1..16, and a working set of at most ~1 GiB, i.e. ln=20 needs
+ * r <= 8).  osec_scrypt_hash enforces the same range. */
 int osec_scrypt_verify(const char *password, size_t pw_len, const char *encoded);
-/* Raw scrypt (RFC 7914) for test vectors. */
+/* Raw scrypt (RFC 7914) for test vectors; OSEC_EPOLICY past the memory cap. */
 int osec_scrypt_raw(const uint8_t *pw, size_t pw_len, const uint8_t *salt, size_t salt_len,
                     uint64_t N, uint64_t r, uint64_t p, uint8_t *out, size_t out_len);
 
-/* base64 (RFC 4648 section 4, padded) and base64url (section 5, unpadded). */
+/* base64 (RFC 4648 section 4, padded) and base64url (section 5, unpadded).
+ * All four append to out.  Decoders accept only canonical input (no
+ * whitespace, no non-zero trailing bits, padding correct if present) and
+ * return OSEC_EPARSE otherwise, leaving out's contents unchanged. */
 int osec_b64_encode(const uint8_t *in, size_t len, struct osec_buf *out);
 int osec_b64_decode(struct osec_slice in, struct osec_buf *out);   /* strict, padding optional */
 int osec_b64url_encode(const uint8_t *in, size_t len, struct osec_buf *out);

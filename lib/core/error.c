@@ -25,6 +25,9 @@ const char *osec_strerror(int code)
 }
 
 static void record(int code, const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void record(int code, const char *file, int line, const char *fmt, va_list ap)
 {
     const char *base = strrchr(file, '/');
 
