@@ -83,8 +83,13 @@ static void conn_free(struct osec_net_conn *c)
         c->w->srv->h.conn_close(c, c->state);
     if (c->deadline)
         event_free(c->deadline);
-    if (c->bev)
+    if (c->bev) {
+        SSL *ssl = c->w->srv->cfg.ssl_ctx ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+
+        if (ssl && c->phase == PH_CLOSING)
+            (void)SSL_shutdown(ssl); /* best effort close_notify */
         bufferevent_free(c->bev); /* closes the fd and frees the SSL */
+    }
     if (c->prev)
         c->prev->next = c->next;
     else

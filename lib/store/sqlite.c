@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "store/sqlite_int.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define RETRY_MS 10
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -272,43 +274,71 @@ static void sq_close(struct osec_store *st)
     free(sq);
 }
 
-/* Create the file ourselves so it is born 0600 (SQLite would use 0644);
- * its -wal and -shm files inherit the database file's mode. */
+/* Serialises file creation within the process; see create_if_missing. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Create a missing file ourselves so it is born 0600 (SQLite would use
+ * 0644; its -wal and -shm files copy the database file's mode).  An
+ * existing file is never open()ed here: close() drops every POSIX lock the
+ * process holds on the file, including those of SQLite connections in
+ * other threads (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
+ * O_EXCL plus the mutex make sure no connection of ours has the new file
+ * open before we close it. */
+static int create_if_missing(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+
+    if (fd < 0 && errno == EEXIST)
+        return 0;
+    OSEC_ENSURE(fd >= 0, OSEC_ESTORE, "cannot create store file %s: %s", path,
+                strerror(errno));
+    OSEC_ENSURE(close(fd) == 0, OSEC_ESTORE, "close %s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int prepare_file(const char *path)
 {
     struct stat sb;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-    int rc = 0;
+    int rc;
 
-    if (fd < 0)
-        OSEC_BAIL(OSEC_ESTORE, "cannot open store file %s: %s", path, strerror(errno));
-    if (fstat(fd, &sb) != 0)
-        OSEC_FAIL(rc, OSEC_ESTORE, "cannot stat store file %s: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        OSEC_FAIL(rc, OSEC_ESTORE, "store file %s is not a regular file", path);
+    OSEC_ENSURE(pthread_mutex_lock(&create_lock) == 0, OSEC_EINTERNAL, "mutex lock");
+    rc = create_if_missing(path);
+    OSEC_ENSURE(pthread_mutex_unlock(&create_lock) == 0, OSEC_EINTERNAL, "mutex unlock");
+    OSEC_GUARD(rc);
+    OSEC_ENSURE(stat(path, &sb) == 0, OSEC_ESTORE, "cannot stat store file %s: %s", path,
+                strerror(errno));
+    OSEC_ENSURE(S_ISREG(sb.st_mode), OSEC_ESTORE, "store file %s is not a regular file", path);
     /* Password hashes and sealed keys: never for everyone to read. */
-    if (sb.st_mode & (S_IRWXO))
-        OSEC_FAIL(rc, OSEC_EPERM, "store file %s is world-accessible (chmod o-rwx)", path);
-out:
-    if (close(fd) != 0 && rc == 0)
-        rc = osec_error_set(OSEC_ESTORE, __FILE__, __LINE__, "close %s: %s", path,
-                            strerror(errno));
-    return rc;
+    OSEC_ENSURE((sb.st_mode & S_IRWXO) == 0, OSEC_EPERM,
+                "store file %s is world-accessible (chmod o-rwx)", path);
+    return 0;
 }
 
+/* Run a one-row PRAGMA into out.  Switching to WAL takes an exclusive lock
+ * without always consulting the busy handler (to avoid deadlocks), so
+ * processes starting together on a new file collide here: retry busy
+ * results for up to BUSY_TIMEOUT_MS. */
 static int pragma_text(struct sq *sq, const char *sql, char *out, size_t outlen)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+    int rc = SQLITE_BUSY;
 
-    if (rc != SQLITE_OK) {
-        rc = SQ_ERR(sq, rc, sql);
-        goto out;
+    for (int waited = 0; (rc & 0xff) == SQLITE_BUSY && waited <= BUSY_TIMEOUT_MS;
+         waited += RETRY_MS) {
+        if (waited)
+            (void)sqlite3_sleep(RETRY_MS); /* returns the time slept */
+        (void)sqlite3_finalize(s);         /* repeats the busy result seen */
+        s = NULL;
+        rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(s);
     }
-    rc = osec_sq_one(sq, s, sql);
-    if (rc == 0)
+    if (rc == SQLITE_ROW)
         rc = osec_sq_col_text(s, 0, out, outlen);
-out:
+    else if (rc == SQLITE_DONE)
+        rc = osec_error_set(OSEC_ESTORE, __FILE__, __LINE__, "%s: no result", sql);
+    else
+        rc = SQ_ERR(sq, rc, sql);
     (void)sqlite3_finalize(s); /* repeats the step's result, handled above */
     return rc;
 }

@@ -24,7 +24,7 @@
 #include "omasec/util.h"
 
 #define PKI_PATH_MAX 4096
-#define KEY_FILE_MAX (64 * 1024)
+#define KEY_FILE_MAX ((size_t)64 * 1024)
 #define CN_MAX 64          /* ub-common-name, RFC 5280 */
 #define SAN_ITEM_MAX 255
 #define SAN_ITEMS_MAX 32

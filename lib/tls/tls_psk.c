@@ -98,40 +98,50 @@ static int indexes(void)
     return 0;
 }
 
-static int ctx_data(SSL_CTX *ctx, struct psk_ctx **out)
+/* The context's PSK data, created on first use; NULL with the error set. */
+static struct psk_ctx *ctx_data(SSL_CTX *ctx)
 {
     struct psk_ctx *p;
 
-    OSEC_GUARD(indexes());
+    if (indexes() < 0)
+        return NULL;
     p = SSL_CTX_get_ex_data(ctx, ctx_idx);
+    if (p != NULL)
+        return p;
+    p = OPENSSL_zalloc(sizeof(*p));
     if (p == NULL) {
-        p = OPENSSL_zalloc(sizeof(*p));
-        OSEC_ENSURE(p != NULL, OSEC_ENOMEM, "out of memory");
-        if (SSL_CTX_set_ex_data(ctx, ctx_idx, p) != 1) {
-            OPENSSL_free(p);
-            return osec_error_ossl(OSEC_ENOMEM, __FILE__, __LINE__, "SSL_CTX_set_ex_data");
-        }
+        (void)osec_error_set(OSEC_ENOMEM, __FILE__, __LINE__, "out of memory");
+        return NULL;
     }
-    *out = p;
-    return 0;
+    if (SSL_CTX_set_ex_data(ctx, ctx_idx, p) != 1) {
+        OPENSSL_free(p);
+        (void)osec_error_ossl(OSEC_ENOMEM, __FILE__, __LINE__, "SSL_CTX_set_ex_data");
+        return NULL;
+    }
+    return p;
 }
 
-static int conn_data(SSL *ssl, struct psk_conn **out)
+/* The connection's PSK data, created on first use; NULL with the error set. */
+static struct psk_conn *conn_data(SSL *ssl)
 {
     struct psk_conn *c;
 
-    OSEC_GUARD(indexes());
+    if (indexes() < 0)
+        return NULL;
     c = SSL_get_ex_data(ssl, ssl_idx);
+    if (c != NULL)
+        return c;
+    c = OPENSSL_zalloc(sizeof(*c));
     if (c == NULL) {
-        c = OPENSSL_zalloc(sizeof(*c));
-        OSEC_ENSURE(c != NULL, OSEC_ENOMEM, "out of memory");
-        if (SSL_set_ex_data(ssl, ssl_idx, c) != 1) {
-            OPENSSL_free(c);
-            return osec_error_ossl(OSEC_ENOMEM, __FILE__, __LINE__, "SSL_set_ex_data");
-        }
+        (void)osec_error_set(OSEC_ENOMEM, __FILE__, __LINE__, "out of memory");
+        return NULL;
     }
-    *out = c;
-    return 0;
+    if (SSL_set_ex_data(ssl, ssl_idx, c) != 1) {
+        OPENSSL_free(c);
+        (void)osec_error_ossl(OSEC_ENOMEM, __FILE__, __LINE__, "SSL_set_ex_data");
+        return NULL;
+    }
+    return c;
 }
 
 /* ---- shared helpers ----------------------------------------------------- */
@@ -196,7 +206,7 @@ static int run_lookup(const struct psk_ctx *p, struct psk_conn *c, const uint8_t
     if (rc == 0 && (*psk_len < OSEC_PSK_MIN || *psk_len > psk_max)) {
         osec_wipe(psk, psk_max);
         osec_warn("tls_psk_bad_key", "identity=%s len=%zu", c->identity, *psk_len);
-        return OSEC_ENOTFOUND;
+        return OSEC_EINTERNAL; /* a store bug: do not hide it as an unknown identity */
     }
     if (rc == 0)
         c->found = true;
@@ -215,18 +225,23 @@ static int find_key(SSL *ssl, const uint8_t *id, size_t id_len, uint8_t *psk, si
     int rc;
 
     OSEC_ENSURE(p != NULL && p->lookup != NULL, OSEC_EINTERNAL, "PSK server not configured");
-    OSEC_GUARD(conn_data(ssl, &c));
+    if ((c = conn_data(ssl)) == NULL)
+        return osec_error_code();
     c->found = false;
     c->identity[0] = '\0';
     rc = run_lookup(p, c, id, id_len, psk, psk_max, psk_len);
     if (rc == 0)
         return 0;
-    c->identity[0] = '\0';
     if (rc != OSEC_ENOTFOUND) {
         osec_warn("tls_psk_lookup_failed", "code=%s", osec_strerror(rc));
+        c->identity[0] = '\0';
         return rc;
     }
-    osec_info("tls_psk_unknown_identity", "len=%zu", id_len);
+    if (c->identity[0] != '\0')
+        osec_info("tls_psk_unknown_identity", "identity=%s", c->identity);
+    else
+        osec_info("tls_psk_bad_identity", "len=%zu", id_len);
+    c->identity[0] = '\0';
     *psk_len = psk_max < FAKE_PSK_LEN ? psk_max : FAKE_PSK_LEN;
     return osec_rand_bytes(psk, *psk_len);
 }
@@ -279,7 +294,8 @@ int osec_tls_ctx_set_psk_server(SSL_CTX *ctx, osec_psk_lookup_fn lookup, void *a
     }
     if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
         return osec_error_ossl(OSEC_ETLS, __FILE__, __LINE__, "num tickets");
-    OSEC_GUARD(ctx_data(ctx, &p));
+    if ((p = ctx_data(ctx)) == NULL)
+        return osec_error_code();
     p->lookup = lookup;
     p->arg = arg;
     no_resumption(ctx);
@@ -384,45 +400,44 @@ int osec_tls_ctx_set_psk_client(SSL_CTX *ctx, const char *identity, const uint8_
 {
     struct psk_cred *c = NULL;
     struct psk_ctx *p;
-    int rc;
 
     OSEC_ENSURE(ctx != NULL, OSEC_EINVAL, "null context");
     OSEC_GUARD(cred_new(identity, psk, psk_len, &c));
-    OSEC_CHECK(rc, ctx_data(ctx, &p));
+    if ((p = ctx_data(ctx)) == NULL) {
+        cred_free(c);
+        return osec_error_code();
+    }
     cred_free(p->cred);
     p->cred = c;
-    c = NULL;
     if (!ctx_has_trust_anchors(ctx))
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, refuse_certificate);
     SSL_CTX_set_psk_client_callback(ctx, client_cb12);
     SSL_CTX_set_psk_use_session_callback(ctx, client_cb13);
-out:
-    cred_free(c);
-    return rc;
+    return 0;
 }
 
 int osec_tls_ssl_set_psk(SSL *ssl, const char *identity, const uint8_t *psk, size_t psk_len)
 {
     struct psk_cred *c = NULL;
     struct psk_conn *conn;
-    int rc;
+    int rc = 0;
 
     OSEC_ENSURE(ssl != NULL, OSEC_EINVAL, "null connection");
     OSEC_GUARD(cred_new(identity, psk, psk_len, &c));
-    OSEC_CHECK(rc, conn_data(ssl, &conn));
-    if (SSL_set_cipher_list(ssl, OSEC_TLS12_PSK_CIPHERS) != 1) {
+    if ((conn = conn_data(ssl)) == NULL)
+        rc = osec_error_code();
+    else if (SSL_set_cipher_list(ssl, OSEC_TLS12_PSK_CIPHERS) != 1)
         rc = osec_error_ossl(OSEC_ETLS, __FILE__, __LINE__, "cannot restrict to PSK suites");
-        goto out;
+    if (rc < 0) {
+        cred_free(c);
+        return rc;
     }
     cred_free(conn->cred);
     conn->cred = c;
-    c = NULL;
     SSL_set_verify(ssl, SSL_VERIFY_PEER, refuse_certificate);
     SSL_set_psk_client_callback(ssl, client_cb12);
     SSL_set_psk_use_session_callback(ssl, client_cb13);
-out:
-    cred_free(c);
-    return rc;
+    return 0;
 }
 
 /* ---- after the handshake ------------------------------------------------ */

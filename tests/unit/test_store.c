@@ -11,10 +11,12 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "omasec/buf.h"
@@ -52,7 +54,9 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     static const char *const files[] = { "store.db", "store.db-wal", "store.db-shm",
-                                         "garbage.db", "open.db" };
+                                         "garbage.db", "open.db", "fresh.db",
+                                         "fresh.db-wal", "fresh.db-shm", "forked.db",
+                                         "forked.db-wal", "forked.db-shm" };
     char p[160];
 
     osec_store_close(&f->st);
@@ -155,11 +159,11 @@ struct names {
 
 static int collect(struct names *c, const char *name)
 {
-    if (c->n++)
-        assert_int_equal(osec_buf_append_str(&(struct osec_buf){ 0 }, ""), 0);
     size_t used = strlen(c->s);
+
     assert_int_equal(osec_snprintf(c->s + used, sizeof(c->s) - used, "%s%s",
-                                   c->n > 1 ? "," : "", name), 0);
+                                   c->n ? "," : "", name), 0);
+    c->n++;
     return c->stop_after && c->n >= c->stop_after ? 1 : 0;
 }
 
@@ -278,6 +282,107 @@ static void open_rejects_bad_urls_and_paths(void **state)
     assert_int_equal(fchmod(fd, 0644), 0);
     assert_int_equal(close(fd), 0);
     assert_int_equal(osec_store_open(p, &st), OSEC_EPERM);
+    assert_null(st);
+}
+
+struct opener {
+    const char *path;
+    int rc;
+};
+
+static void *open_fresh(void *arg)
+{
+    struct opener *o = arg;
+    struct osec_store *st = NULL;
+
+    o->rc = osec_store_open(o->path, &st);
+    if (o->rc == 0)
+        o->rc = osec_store_check(st);
+    osec_store_close(&st);
+    return NULL;
+}
+
+/* Several processes/threads starting at once on a new file: exactly one
+ * migrates, the others wait for it and find the schema in place. */
+static void open_concurrently_on_fresh_file(void **state)
+{
+    struct fx *f = *state;
+    char p[160];
+    struct opener o[4];
+    pthread_t t[4];
+    struct osec_store *st = NULL;
+
+    join(p, sizeof(p), f->dir, "fresh.db");
+    for (int i = 0; i < 4; i++) {
+        o[i].path = p;
+        o[i].rc = 1;
+        assert_int_equal(pthread_create(&t[i], NULL, open_fresh, &o[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(o[i].rc, 0);
+    }
+    assert_int_equal(osec_store_open(p, &st), 0);
+    add_user(st, "alice");
+    osec_store_close(&st);
+}
+
+/* The same with separate processes (daemons started together): each adds
+ * its own user, so every migration and write must have landed. */
+static void open_concurrently_from_processes(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *st = NULL;
+    struct osec_store_user u;
+    char p[160], name[16];
+    pid_t pid[4];
+    int status;
+
+    join(p, sizeof(p), f->dir, "forked.db");
+    for (int i = 0; i < 4; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            struct opener o = { p, 1 };
+
+            (void)open_fresh(&o);
+            if (o.rc == 0 && osec_store_open(p, &st) == 0) {
+                (void)osec_snprintf(name, sizeof(name), "user%d", i);
+                memset(&u, 0, sizeof(u));
+                (void)osec_strlcpy(u.name, name, sizeof(u.name));
+                o.rc = osec_store_user_add(st, &u);
+                osec_store_close(&st);
+            }
+            _exit(o.rc == 0 ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(osec_store_open(p, &st), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(osec_snprintf(name, sizeof(name), "user%d", i), 0);
+        assert_int_equal(osec_store_user_get(st, name, &u), 0);
+        osec_store_user_clear(&u);
+    }
+    osec_store_close(&st);
+}
+
+/* SQLite specific: a database written by a newer omasec is left alone. */
+static void newer_schema_is_refused(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *st = NULL;
+    sqlite3 *db = NULL;
+
+    osec_store_close(&f->st);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_int_equal(osec_store_open(f->path, &st), OSEC_ESTORE);
+    assert_non_null(strstr(osec_error_msg(), "newer"));
     assert_null(st);
 }
 
@@ -442,6 +547,7 @@ static void addresses(void **state)
 {
     struct fx *f = *state;
     struct names c = { .n = 0 };
+    struct osec_store_address a;
     char owner[OSEC_STORE_NAME_MAX + 1];
     char uri[OSEC_STORE_URI_MAX + 2];
 
@@ -453,9 +559,15 @@ static void addresses(void **state)
     add_address(f->st, "sip:alice@example.com", "alice", OSEC_EEXISTS);
     add_address(f->st, "sip:alice@example.com", "bob", OSEC_EEXISTS);
     add_address(f->st, "sip:eve@example.com", "eve", OSEC_ENOTFOUND);
+    memset(&a, 0, sizeof(a));
+    memset(a.uri, 'u', sizeof(a.uri)); /* fills the array: no room for the NUL */
+    assert_int_equal(osec_strlcpy(a.user, "alice", sizeof(a.user)), 0);
+    assert_int_equal(osec_store_address_add(f->st, &a), OSEC_EBOUNDS);
     memset(uri, 'u', sizeof(uri));
     uri[OSEC_STORE_URI_MAX + 1] = '\0';
-    add_address(f->st, uri, "alice", OSEC_EBOUNDS);
+    assert_int_equal(osec_store_address_del(f->st, uri), OSEC_EBOUNDS);
+    uri[OSEC_STORE_URI_MAX] = '\0';
+    add_address(f->st, uri, "alice", 0); /* exactly the limit */
 
     assert_int_equal(osec_store_address_owner(f->st, "sip:alice@example.com", owner,
                                               sizeof(owner)), 0);
@@ -465,7 +577,9 @@ static void addresses(void **state)
     assert_int_equal(osec_store_address_owner(f->st, "sip:bob@example.com", owner, 3),
                      OSEC_EBOUNDS);
     assert_int_equal(osec_store_address_list(f->st, "alice", address_cb, &c), 0);
-    assert_string_equal(c.s, "sip:alice@example.com,tel:+15551234");
+    assert_int_equal(c.n, 3);
+    assert_true(strncmp(c.s, "sip:alice@example.com,tel:+15551234,uuu", 39) == 0);
+    assert_int_equal(osec_store_address_del(f->st, uri), 0);
     memset(&c, 0, sizeof(c));
     assert_int_equal(osec_store_address_list(f->st, NULL, address_cb, &c), 0);
     assert_string_equal(c.s, "sip:alice@example.com,sip:bob@example.com,tel:+15551234");
@@ -1023,6 +1137,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(open_creates_private_file_and_migrates_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(open_rejects_bad_urls_and_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_concurrently_on_fresh_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_concurrently_from_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
         cmocka_unit_test(open_in_memory),
         cmocka_unit_test_setup_teardown(users_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(names_are_validated, setup, teardown),

@@ -1,0 +1,383 @@
+/* cpns-server: the CPNS Server's security function. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpns.h"
+#include "omasec/account.h"
+#include "omasec/error.h"
+#include "omasec/log.h"
+#include "omasec/pki.h"
+#include "omasec/tls.h"
+#include "omasec/util.h"
+
+static const char usage[] =
+    "usage: cpns-server --data DIR [--config FILE] [--listen HOST:PORT] [options]\n"
+    "\n"
+    "The CPNS Server security function: EUKey assignment, HTTP Digest and TLS-PSK\n"
+    "authentication of PNEs and PN Gateways with their EUKey, onetime-key mediation,\n"
+    "authorization and key management, over HTTP/1.1 + TLS (docs/cpns-protocol.md).\n"
+    "\n"
+    "  -d, --data DIR         data directory made by 'omasecctl init' (required)\n"
+    "  -c, --config FILE      INI configuration, section [cpns-server] (conf/omasec.conf)\n"
+    "  -l, --listen HOST:PORT listen address (default 127.0.0.1:7443)\n"
+    "  -s, --store URL        store (default sqlite:DIR/omasec.db)\n"
+    "  -w, --workers N        worker threads (default: one per core)\n"
+    "      --log-level L      debug, info, warn, error (default info)\n"
+    "  -n, --check-config     validate the configuration and exit\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration's\n"
+    "log level.  Logs are key=value lines on stderr.\n";
+
+static const char *const config_keys[] = {
+    "listen", "store", "workers", "log_level", "cert", "key", "psk", "eukey_ttl",
+    "digest_algorithms", "allow_md5", "allow_basic", "nonce_lifetime", "max_body",
+    "handshake_timeout", "request_timeout", "idle_timeout", "auth_max_failures",
+    "auth_window", "auth_block", NULL,
+};
+
+struct opts {
+    const char *listen, *store, *log_level;
+    int workers;
+    bool check;
+};
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "cpns-server: %s: %s\n", what, osec_error_msg());
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, struct cpns *srv, struct opts *o)
+{
+    static const struct option lo[] = {
+        { "data", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' }, { "store", required_argument, NULL, 's' },
+        { "workers", required_argument, NULL, 'w' }, { "log-level", required_argument, NULL, 'L' },
+        { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int64_t v;
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "d:c:l:s:w:nh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'd': srv->data = optarg; break;
+        case 'c': srv->config_path = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 's': o->store = optarg; break;
+        case 'L': o->log_level = optarg; break;
+        case 'n': o->check = true; break;
+        case 'w':
+            if (osec_parse_i64(optarg, 1, 256, &v) < 0) {
+                fputs("cpns-server: --workers must be 1..256\n", stderr);
+                return 2;
+            }
+            o->workers = (int)v;
+            break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind != argc || !srv->data) {
+        fputs(optind != argc ? "cpns-server: unexpected argument\n"
+                             : "cpns-server: --data DIR is required\n", stderr);
+        fputs(usage, stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static int get_ms(const struct osec_config *cfg, const char *key, int64_t def, unsigned *out)
+{
+    int64_t v;
+
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", key, 1, 3600, def, &v));
+    *out = (unsigned)(v * 1000);
+    return 0;
+}
+
+static int parse_algs(const char *list, struct osec_digest_server_config *dc)
+{
+    struct osec_cursor c;
+    struct osec_slice item;
+    size_t n = 0;
+
+    osec_cursor_init(&c, list, strlen(list));
+    while (!osec_cursor_eof(&c)) {
+        if (osec_cursor_until(&c, ',', &item) < 0)
+            (void)osec_cursor_read_bytes(&c, osec_cursor_remaining(&c), &item);
+        else
+            (void)osec_cursor_eat(&c, ',');
+        OSEC_ENSURE(n < OSEC_DIGEST_ALG_COUNT, OSEC_ECONFIG, "too many digest_algorithms");
+        dc->algs[n] = osec_digest_alg_from_name(osec_slice_trim(item));
+        OSEC_ENSURE(dc->algs[n] != OSEC_DIGEST_ALG_UNKNOWN, OSEC_ECONFIG,
+                    "unknown digest algorithm in '%s'", list);
+        n++;
+    }
+    return 0;
+}
+
+/* Everything from the config file (or defaults) except secrets. */
+static int apply_config(struct cpns *srv, const struct osec_config *cfg, const struct opts *o,
+                        struct osec_digest_server_config *dc)
+{
+    const char *s;
+    int64_t v;
+    bool b;
+
+    OSEC_GUARD(osec_config_check_keys(cfg, "cpns-server", config_keys));
+    s = o->listen ? o->listen : osec_config_get(cfg, "cpns-server", "listen");
+    OSEC_GUARD(osec_net_parse_hostport(s ? s : "127.0.0.1:7443", srv->host, sizeof(srv->host),
+                                       &srv->port));
+    s = o->store ? o->store : osec_config_get(cfg, "cpns-server", "store");
+    if (s)
+        OSEC_GUARD(osec_strlcpy(srv->store_url, s, sizeof(srv->store_url)));
+    else
+        OSEC_GUARD(osec_snprintf(srv->store_url, sizeof(srv->store_url), "sqlite:%s/omasec.db",
+                                 srv->data));
+    OSEC_GUARD(osec_snprintf(srv->master_path, sizeof(srv->master_path), "%s/master.key",
+                             srv->data));
+    s = osec_config_get(cfg, "cpns-server", "cert");
+    OSEC_GUARD(s ? osec_strlcpy(srv->cert, s, sizeof(srv->cert))
+                 : osec_snprintf(srv->cert, sizeof(srv->cert), "%s/pki/server.crt", srv->data));
+    s = osec_config_get(cfg, "cpns-server", "key");
+    OSEC_GUARD(s ? osec_strlcpy(srv->key, s, sizeof(srv->key))
+                 : osec_snprintf(srv->key, sizeof(srv->key), "%s/pki/server.key", srv->data));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "workers", 0, 256, 0, &v));
+    srv->workers = o->workers ? o->workers : (int)v;
+    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "psk", true, &srv->psk));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "eukey_ttl", 60, 10LL * 365 * 86400,
+                                   365 * 86400, &srv->eukey_ttl));
+    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "allow_md5", false, &dc->allow_md5));
+    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "allow_basic", false, &b));
+    srv->auth.allow_basic = b;
+    s = osec_config_get(cfg, "cpns-server", "digest_algorithms");
+    OSEC_GUARD(parse_algs(s ? s : "SHA-512-256,SHA-256", dc));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "nonce_lifetime", 10, 86400, 300,
+                                   &dc->nonce_lifetime));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "max_body", 256, 1048576, 65536, &v));
+    srv->lim.max_body = (uint64_t)v;
+    OSEC_GUARD(get_ms(cfg, "handshake_timeout", 10, &srv->handshake_ms));
+    OSEC_GUARD(get_ms(cfg, "request_timeout", 30, &srv->request_ms));
+    OSEC_GUARD(get_ms(cfg, "idle_timeout", 120, &srv->idle_ms));
+    s = o->log_level ? o->log_level : osec_config_get(cfg, "cpns-server", "log_level");
+    if (s) {
+        enum osec_log_level l;
+
+        OSEC_ENSURE(osec_log_parse_level(s, &l) == 0, OSEC_ECONFIG, "bad log level '%s'", s);
+        osec_log_set_level(l);
+    }
+    return 0;
+}
+
+static int rate_limits(struct cpns *srv, const struct osec_config *cfg)
+{
+    struct osec_ratelimit_config rc = { 0, 0, 0, 0 };
+    int64_t f, w, b;
+
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_max_failures", 1, 1000, 5, &f));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_window", 1, 86400, 60, &w));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_block", 1, 86400, 60, &b));
+    rc.max_failures = (unsigned)f;
+    rc.window = (unsigned)w;
+    rc.block = (unsigned)b;
+    OSEC_GUARD(osec_ratelimit_new(&rc, &srv->rl));
+    srv->auth.rl = srv->rl;
+    return 0;
+}
+
+static int gen_secret(void *arg, struct osec_buf *out)
+{
+    const struct osec_master *m = arg;
+    uint8_t secret[OSEC_DIGEST_SECRET_LEN];
+    int rc = osec_rand_bytes(secret, sizeof(secret));
+
+    if (rc == 0)
+        rc = osec_seal(m, "nonce-secret", NULL, 0, secret, sizeof(secret), out);
+    osec_wipe(secret, sizeof(secret));
+    return rc;
+}
+
+/* The Digest nonce secret is shared through the store (sealed), so that
+ * several cpns-server instances accept each other's nonces. */
+static int nonce_secret(struct cpns *srv, struct osec_store *st, uint8_t out[32])
+{
+    struct osec_store_blob b = { NULL, 0 };
+    struct osec_buf pt;
+    int rc;
+
+    osec_buf_init_secret(&pt, 64);
+    OSEC_CHECK(rc, osec_store_meta_get_or_create(st, "digest.nonce_secret", gen_secret, srv->m, &b));
+    OSEC_CHECK(rc, osec_unseal(srv->m, "nonce-secret", NULL, 0, b.data, b.len, &pt));
+    if (pt.len != OSEC_DIGEST_SECRET_LEN)
+        OSEC_FAIL(rc, OSEC_EINTEGRITY, "bad nonce secret length");
+    memcpy(out, pt.data, OSEC_DIGEST_SECRET_LEN);
+out:
+    osec_store_blob_free(&b);
+    osec_buf_free(&pt);
+    return rc;
+}
+
+static int psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_max,
+                      size_t *psk_len)
+{
+    struct cpns *srv = arg;
+    struct cpns_worker *w = cpns_current_worker();
+
+    OSEC_ENSURE(w != NULL, OSEC_EINTERNAL, "PSK lookup outside a worker");
+    return osec_lookup_entity_psk(w->st, srv->m, identity, psk, psk_max, psk_len);
+}
+
+static int setup_security(struct cpns *srv, struct osec_digest_server_config *dc)
+{
+    struct osec_tls_server_opts to;
+    struct osec_store *st = NULL;
+    int rc;
+
+    OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
+    OSEC_CHECK(rc, osec_store_open(srv->store_url, &st));
+    OSEC_CHECK(rc, osec_account_realm(st, srv->realm, sizeof(srv->realm)));
+    OSEC_CHECK(rc, nonce_secret(srv, st, dc->secret));
+    dc->realm = srv->realm;
+    dc->qop = OSEC_DIGEST_QOP_AUTH | OSEC_DIGEST_QOP_AUTH_INT;
+    OSEC_CHECK(rc, osec_digest_server_new(dc, &srv->digest));
+    srv->auth.digest = srv->digest;
+    memset(&to, 0, sizeof(to));
+    to.cert_file = srv->cert;
+    to.key_file = srv->key;
+    to.psk_lookup = srv->psk ? psk_lookup : NULL;
+    to.psk_arg = srv;
+    srv->ssl = osec_tls_server_ctx(&to);
+    if (!srv->ssl)
+        rc = osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
+out:
+    osec_wipe(dc->secret, sizeof(dc->secret));
+    osec_store_close(&st);
+    return rc;
+}
+
+struct sigctx {
+    struct cpns *srv;
+    sigset_t set;
+};
+
+static void reload(struct cpns *srv)
+{
+    struct osec_config *cfg = NULL;
+    const char *s;
+    enum osec_log_level l;
+
+    if (!srv->config_path) {
+        osec_info("config.reload", "result=no-config-file");
+        return;
+    }
+    if (osec_config_load(srv->config_path, &cfg) < 0 ||
+        osec_config_check_keys(cfg, "cpns-server", config_keys) < 0) {
+        osec_error("config.reload_failed", "error=\"%s\"", osec_error_msg());
+        osec_config_free(&cfg);
+        return;
+    }
+    s = osec_config_get(cfg, "cpns-server", "log_level");
+    if (s && osec_log_parse_level(s, &l) == 0)
+        osec_log_set_level(l);
+    osec_info("config.reload", "result=ok file=\"%s\"", srv->config_path);
+    osec_config_free(&cfg);
+}
+
+static void *signal_thread(void *arg)
+{
+    struct sigctx *sc = arg;
+    int sig;
+
+    for (;;) {
+        if (sigwait(&sc->set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(sc->srv);
+            continue;
+        }
+        osec_info("server.stopping", "signal=%d", sig);
+        osec_net_server_stop(sc->srv->net);
+        return NULL;
+    }
+}
+
+static int serve(struct cpns *srv)
+{
+    struct osec_net_config nc;
+    struct sigctx sc;
+    pthread_t th;
+    int rc;
+
+    memset(&nc, 0, sizeof(nc));
+    nc.host = srv->host;
+    nc.port = srv->port;
+    nc.workers = srv->workers;
+    nc.ssl_ctx = srv->ssl;
+    nc.handshake_ms = srv->handshake_ms;
+    nc.request_ms = srv->request_ms;
+    nc.idle_ms = srv->idle_ms;
+    nc.max_input = srv->lim.max_head + srv->lim.max_body;
+    nc.h = &cpns_handlers;
+    nc.arg = srv;
+    OSEC_GUARD(osec_net_server_new(&nc, &srv->net));
+    sc.srv = srv;
+    sigemptyset(&sc.set);
+    sigaddset(&sc.set, SIGTERM);
+    sigaddset(&sc.set, SIGINT);
+    sigaddset(&sc.set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sc.set, NULL); /* inherited by every worker */
+    signal(SIGPIPE, SIG_IGN);
+    if (pthread_create(&th, NULL, signal_thread, &sc) != 0)
+        OSEC_BAIL(OSEC_EINTERNAL, "cannot start the signal thread");
+    osec_info("server.listening", "addr=%s:%u tls=yes psk=%s realm=\"%s\"", srv->host,
+              (unsigned)osec_net_server_port(srv->net), srv->psk ? "yes" : "no", srv->realm);
+    rc = osec_net_server_run(srv->net);
+    pthread_kill(th, SIGTERM); /* a worker failure: wake the signal thread */
+    pthread_join(th, NULL);
+    osec_info("server.stopped", NULL);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static struct cpns srv;
+    struct osec_digest_server_config dc;
+    struct osec_config *cfg = NULL;
+    struct opts o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    memset(&dc, 0, sizeof(dc));
+    srv.lim = (struct osec_http_limits)OSEC_HTTP_LIMITS_DEFAULT;
+    if ((rc = parse_args(argc, argv, &srv, &o)) != 0)
+        return rc;
+    if (srv.config_path && osec_config_load(srv.config_path, &cfg) < 0)
+        return fail("configuration");
+    rc = apply_config(&srv, cfg, &o, &dc);
+    if (rc == 0)
+        rc = rate_limits(&srv, cfg);
+    osec_config_free(&cfg);
+    if (rc < 0)
+        return fail("configuration");
+    if (o.check) {
+        printf("cpns-server: configuration ok\n");
+        return 0;
+    }
+    if (setup_security(&srv, &dc) < 0) {
+        rc = fail("startup");
+    } else if (serve(&srv) < 0) {
+        rc = fail("server");
+    }
+    osec_net_server_free(&srv.net);
+    osec_tls_ctx_free(&srv.ssl);
+    osec_digest_server_free(&srv.digest);
+    osec_ratelimit_free(&srv.rl);
+    osec_master_free(&srv.m);
+    return rc ? 1 : 0;
+}
