@@ -6,9 +6,11 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from osectest import (BIN, Checks, Daemon, TempDir, b64url_decode, b64url_encode, ctl,  # noqa: E402
@@ -27,7 +29,8 @@ def start(max_failures=1000, conf_extra="", port=None):
     port = port or PORT
     conf = os.path.join(T.path, "cpns-%d.conf" % port)
     with open(conf, "w") as f:
-        f.write("[cpns-server]\nworkers = 2\nauth_max_failures = %d\n%s" % (max_failures, conf_extra))
+        f.write("[cpns-server]\nworkers = 2\nauth_max_failures = %d\nrequest_timeout = 2\n"
+                "handshake_timeout = 2\n%s" % (max_failures, conf_extra))
     return Daemon([os.path.join(BIN, "cpns-server"), "--data", D, "--config", conf,
                    "--listen", "127.0.0.1:%d" % port],
                   os.path.join(T.path, "cpns-%d.log" % port), ready_port=port)
@@ -171,6 +174,16 @@ code, js, _ = curl(user="watch-1:" + watch_key, method="DELETE",
                    path="/cpns/v1/onetime-keys/" + key_id)
 C.eq(code, 404, "used onetime key -> 404")
 
+code, js, _ = curl(user="gw-1:" + gw_key, method="POST", path="/cpns/v1/onetime-keys",
+                   data=json.dumps({"peer": "watch-1", "key": otk, "ttl": 1}))
+short_id = js and js.get("key_id")
+time.sleep(2.2)
+code, js, _ = curl(user="watch-1:" + watch_key, method="DELETE",
+                   path="/cpns/v1/onetime-keys/%s" % short_id)
+C.eq(code, 410, "expired onetime key -> 410")
+C.eq(curl(user="watch-1:" + watch_key, method="DELETE",
+          path="/cpns/v1/onetime-keys/%s" % short_id)[0], 404, "expired key is gone")
+
 # ---- entity list --------------------------------------------------------
 code, js, _ = curl(user="gw-1:" + gw_key, path="/cpns/v1/entities")
 C.ok(code == 200 and sorted(e["entity_id"] for e in js["entities"]) == ["gw-1", "watch-1"],
@@ -229,6 +242,42 @@ C.eq(curl(user="alice:alice-pw", method="POST", data="x" * 70000,
 C.eq(curl(path="/nope")[0], 404, "unknown path -> 404")
 C.eq(curl(method="PUT")[0], 405, "wrong method -> 405")
 C.eq(entity_list_ids("gw-1:" + gw_key), ["gw-1", "watch-1"], "store unchanged by bad requests")
+
+# ---- slowloris: partial requests and silent connections are cut ----------
+def closed_within(sock, seconds):
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except (socket.timeout, TimeoutError):
+        return False
+    except OSError:
+        return True
+
+
+ctx = ssl.create_default_context(cafile=CA)
+slow = ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT)), server_hostname="127.0.0.1")
+slow.sendall(b"GET /cpns/v1/whoami HTTP/1.1\r\nHost: x\r\n")   # never finished
+silent = socket.create_connection(("127.0.0.1", PORT))           # never says hello
+t0 = time.time()
+C.eq(curl(user="gw-1:" + gw_key)[0], 200, "a well-behaved client is served meanwhile")
+C.ok(closed_within(slow, 6) and time.time() - t0 < 6, "partial request cut after request_timeout")
+C.ok(closed_within(silent, 6) and time.time() - t0 < 6, "silent connection cut after handshake_timeout")
+slow.close()
+silent.close()
+
+# ---- configuration checks ---------------------------------------------------
+p = subprocess.run([os.path.join(BIN, "cpns-server"), "--data", D, "--config",
+                    os.path.join(os.environ["OSEC_SRC"], "conf", "omasec.conf"), "--check-config"],
+                   capture_output=True, text=True)
+C.eq(p.returncode, 0, "conf/omasec.conf passes --check-config")
+bad = os.path.join(T.path, "bad.conf")
+with open(bad, "w") as f:
+    f.write("[cpns-server]\nlisten = 127.0.0.1:1\nlisten_typo = 1\n")
+p = subprocess.run([os.path.join(BIN, "cpns-server"), "--data", D, "--config", bad, "--check-config"],
+                   capture_output=True, text=True)
+C.ok(p.returncode != 0 and "bad.conf:3" in p.stderr, "bad config rejected naming file:line", p.stderr)
 
 # ---- audit and logs -------------------------------------------------------
 out = ctl(D, "audit", "--limit", "200").stdout
