@@ -347,8 +347,10 @@ static int set_db_config(struct sq *sq)
 {
     int rc;
 
-    sqlite3_extended_result_codes(sq->db, 1);
-    rc = sqlite3_busy_timeout(sq->db, BUSY_TIMEOUT_MS);
+    /* Extended codes tell a duplicate key from a missing reference. */
+    rc = sqlite3_extended_result_codes(sq->db, 1);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(sq->db, BUSY_TIMEOUT_MS);
     /* Defensive: no writable_schema or other ways to corrupt the file via
      * SQL; untrusted schema: no functions with side effects in views. */
     if (rc == SQLITE_OK)

@@ -163,6 +163,7 @@ static int user_version(struct sq *sq, int64_t *out)
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(sq->db, "PRAGMA user_version", -1, &s, NULL);
 
+    *out = 0;
     if (rc == SQLITE_OK)
         rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -182,7 +183,7 @@ static int exec(struct sq *sq, const char *sql, const char *what)
 
 static int upgrade(struct sq *sq)
 {
-    int64_t v;
+    int64_t v = 0;
 
     /* Re-read under the write lock: another process may have migrated
      * between our first look and BEGIN IMMEDIATE. */
@@ -197,7 +198,7 @@ static int upgrade(struct sq *sq)
 
 int osec_sq_migrate(struct sq *sq)
 {
-    int64_t v;
+    int64_t v = 0;
     int rc;
 
     OSEC_GUARD(user_version(sq, &v));
