@@ -54,7 +54,7 @@ static int configure(struct osec_digest_client *c, const struct osec_digest_clie
     OSEC_GUARD(osec_buf_append_slice(&c->username, cfg->username));
     c->allowed = cfg->allowed_algs ? cfg->allowed_algs : strong;
     if (cfg->ha1) {
-        OSEC_ENSURE(cfg->ha1_len == osec_hash_len(cfg->ha1_hash), OSEC_EINVAL,
+        OSEC_ENSURE(cfg->ha1_len > 0 && cfg->ha1_len == osec_hash_len(cfg->ha1_hash), OSEC_EINVAL,
                     "HA1 length does not fit its hash");
         memcpy(c->ha1, cfg->ha1, cfg->ha1_len);
         c->ha1_len = cfg->ha1_len;
