@@ -1,10 +1,12 @@
 /* Authentication of one HTTP request to a CPNS Server (DESIGN 4.1, 4.2).
  *
  * The decision is made here, not in the daemon:
- * - an ENTITY request is authenticated by the TLS-PSK identity of its
- *   connection (identity = Entity ID, PSK = HKDF(EUKey), checked during the
- *   handshake) or else by HTTP Digest with username = Entity ID and
- *   password = the EUKey's text form;
+ * - an ENTITY request is authenticated by HTTP Digest with username =
+ *   Entity ID and password = the EUKey's text form when it carries an
+ *   Authorization header, else by the TLS-PSK identity of its connection
+ *   (identity = Entity ID, PSK = HKDF(EUKey), checked during the handshake).
+ *   Request credentials win so that a PN GW can relay a PNE's own
+ *   Digest-authenticated request over the GW's PSK session;
  * - a USER request (EUKey assignment, revocation by the owner) is
  *   authenticated by Digest with the user's password (sealed HA1), or by
  *   Basic inside TLS when policy allows it;
@@ -38,6 +40,11 @@ struct osec_httpauth_req {
     const char *peer_ip;
     const char *psk_identity;        /* NULL unless the connection is TLS-PSK */
     bool tls;
+    /* CPNS-Relayed-For: the entity a PN GW relays this request for (empty
+     * when not relayed).  A relayed request is never authenticated by the
+     * connection's PSK identity: it needs the entity's own Digest, and the
+     * Digest username must equal this value. */
+    struct osec_slice relayed_for;
 };
 
 struct osec_httpauth_result {
@@ -47,6 +54,7 @@ struct osec_httpauth_result {
     const char *reason;              /* static text for the error body */
     bool via_psk, via_digest;
     struct osec_principal who;
+    char relayed_by[OSEC_STORE_NAME_MAX + 1]; /* PSK identity of the relaying GW, or "" */
     struct osec_digest_creds creds;  /* valid while the request is */
     struct osec_digest_result dres;  /* wiped by osec_httpauth_info / _done */
     uint8_t scratch[OSEC_DIGEST_HEADER_MAX];

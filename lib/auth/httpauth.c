@@ -114,7 +114,13 @@ static int authenticate(const struct osec_httpauth *a, struct osec_lookup *l,
     struct osec_slice auth = osec_slice_trim(req->authorization);
     int rc;
 
-    if (kind == OSEC_HTTPAUTH_ENTITY && req->psk_identity) {
+    /* Credentials in the request win over the connection's PSK identity:
+     * a PN GW relays its PNEs' own Digest-authenticated requests over its
+     * PSK session, and each is authorized as the PNE that signed it. */
+    if (req->relayed_for.len && kind != OSEC_HTTPAUTH_ENTITY)
+        return result(res, 403, "only entity requests can be relayed");
+    if (kind == OSEC_HTTPAUTH_ENTITY && req->psk_identity && auth.len == 0 &&
+        req->relayed_for.len == 0) {
         (void)osec_strlcpy(name, req->psk_identity, namelen);
         rc = entity_principal(l, req->psk_identity, &res->who);
         if (rc == OSEC_ENOTFOUND)
@@ -125,8 +131,17 @@ static int authenticate(const struct osec_httpauth *a, struct osec_lookup *l,
     }
     if (auth.len == 0)
         return result(res, 401, "authentication required");
-    if (osec_slice_starts_ci(auth, "Digest ") || osec_slice_eq_ci(auth, "Digest"))
-        return digest(a, l, kind, req, res, name, namelen);
+    if (osec_slice_starts_ci(auth, "Digest ") || osec_slice_eq_ci(auth, "Digest")) {
+        rc = digest(a, l, kind, req, res, name, namelen);
+        if (rc == 0 && res->status == 0 && req->relayed_for.len &&
+            !osec_slice_eq_cstr(req->relayed_for, res->who.entity_id)) {
+            osec_httpauth_done(res);
+            return result(res, 401, "relayed for another entity");
+        }
+        if (rc == 0 && res->status == 0 && req->relayed_for.len && req->psk_identity)
+            (void)osec_strlcpy(res->relayed_by, req->psk_identity, sizeof(res->relayed_by));
+        return rc;
+    }
     if (kind == OSEC_HTTPAUTH_USER && a->allow_basic && req->tls &&
         osec_slice_starts_ci(auth, "Basic "))
         return basic(l, osec_slice_sub(auth, 6, auth.len), res, name, namelen);
@@ -143,6 +158,7 @@ int osec_httpauth_check(const struct osec_httpauth *a, struct osec_lookup *l,
     int rc;
 
     memset(&res->who, 0, sizeof(res->who));
+    res->relayed_by[0] = '\0';
     res->status = 0;
     res->stale = res->via_psk = res->via_digest = false;
     res->reason = NULL;

@@ -67,8 +67,9 @@ static void audit(struct ctx *x, const char *event, const char *subject, const c
     (void)osec_snprintf(a.actor, sizeof(a.actor), "%s%s%s", who->entity_id[0] ? "entity:" : "user:",
                         who->entity_id[0] ? who->entity_id : who->user, "");
     (void)osec_strlcpy(a.subject, subject ? subject : "", sizeof(a.subject));
-    (void)osec_snprintf(a.detail, sizeof(a.detail), "%s%speer=%s", detail ? detail : "",
-                        detail ? " " : "", x->req->auth.peer_ip);
+    (void)osec_snprintf(a.detail, sizeof(a.detail), "%s%speer=%s%s%s", detail ? detail : "",
+                        detail ? " " : "", x->req->auth.peer_ip,
+                        x->auth->relayed_by[0] ? " via=" : "", x->auth->relayed_by);
     if (osec_store_audit_add(x->w->st, &a) < 0)
         osec_error("audit.failed", "event=%s error=\"%s\"", event, osec_error_msg());
     osec_info(event, "actor=\"%s\" subject=\"%s\" peer=%s", a.actor, a.subject,

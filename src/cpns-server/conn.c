@@ -135,6 +135,11 @@ static void handle(struct cpns_conn *cc, const struct osec_http_request *http,
     req.auth.peer_ip = osec_net_conn_peer_ip(cc->c);
     req.auth.psk_identity = cc->psk_id[0] ? cc->psk_id : NULL;
     req.auth.tls = osec_net_conn_ssl(cc->c) != NULL;
+    if (osec_http_header_get_single(&http->headers, "CPNS-Relayed-For", &req.auth.relayed_for) ==
+        OSEC_EPARSE) {
+        cpns_error(resp, 400, "bad_request", "repeated CPNS-Relayed-For header");
+        return;
+    }
     cpns_api_dispatch(&req, resp);
 }
 
