@@ -73,6 +73,12 @@ int osec_cpns_client_request(struct osec_cpns_client *c, const char *method, con
                              struct osec_slice body, const char *authorization,
                              struct osec_cpns_response *resp);
 
+/* A request relayed by a PN GW for entity relayed_for (sent as
+ * CPNS-Relayed-For) with the entity's own Authorization (may be NULL). */
+int osec_cpns_client_relay(struct osec_cpns_client *c, const char *method, const char *path,
+                           struct osec_slice body, const char *authorization,
+                           const char *relayed_for, struct osec_cpns_response *resp);
+
 /* Parse "https://HOST:PORT" (or "HOST:PORT") into host and port. */
 int osec_cpns_parse_url(const char *url, char *host, size_t hostlen, uint16_t *port);
 

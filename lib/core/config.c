@@ -1,6 +1,7 @@
 #include "omasec/config.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,8 @@ void osec_config_free(struct osec_config **pcfg)
     for (size_t i = 0; i < cfg->n; i++) {
         free(cfg->e[i].section);
         free(cfg->e[i].key);
+        /* values may be secrets (device records are parsed with this) */
+        OPENSSL_cleanse(cfg->e[i].value, strlen(cfg->e[i].value));
         free(cfg->e[i].value);
     }
     for (size_t i = 0; i < cfg->nsec; i++)

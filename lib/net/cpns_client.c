@@ -270,10 +270,11 @@ static int recv_response(struct osec_cpns_client *c, const char *method,
     return 0;
 }
 
-static int exchange(struct osec_cpns_client *c, const char *method, const char *path,
-                    struct osec_slice body, const char *authz, struct osec_cpns_response *resp)
+static int exchange2(struct osec_cpns_client *c, const char *method, const char *path,
+                     struct osec_slice body, const char *authz, const char *relayed_for,
+                     struct osec_cpns_response *resp)
 {
-    struct osec_http_field f[2];
+    struct osec_http_field f[3];
     struct osec_buf req;
     size_t n = 0;
     int rc;
@@ -285,6 +286,8 @@ static int exchange(struct osec_cpns_client *c, const char *method, const char *
         f[n++] = (struct osec_http_field){ "Authorization", osec_slice_cstr(authz) };
     if (body.len)
         f[n++] = (struct osec_http_field){ "Content-Type", osec_slice_cstr("application/json") };
+    if (relayed_for)
+        f[n++] = (struct osec_http_field){ "CPNS-Relayed-For", osec_slice_cstr(relayed_for) };
     osec_buf_init_secret(&req, RESP_MAX + 65536);
     rc = osec_http_write_request(&req, method, osec_slice_cstr(path), c->host, f, n, body);
     if (rc == 0)
@@ -293,6 +296,26 @@ static int exchange(struct osec_cpns_client *c, const char *method, const char *
     if (rc == 0)
         rc = recv_response(c, method, resp);
     c->last_used = osec_time_mono_ms();
+    return rc;
+}
+
+static int exchange(struct osec_cpns_client *c, const char *method, const char *path,
+                    struct osec_slice body, const char *authz, struct osec_cpns_response *resp)
+{
+    return exchange2(c, method, path, body, authz, NULL, resp);
+}
+
+int osec_cpns_client_relay(struct osec_cpns_client *c, const char *method, const char *path,
+                           struct osec_slice body, const char *authorization,
+                           const char *relayed_for, struct osec_cpns_response *resp)
+{
+    int rc;
+
+    resp->status = 0;
+    resp->www_authenticate[0] = resp->auth_info[0] = '\0';
+    rc = exchange2(c, method, path, body, authorization, relayed_for, resp);
+    if (rc < 0 && (rc == OSEC_ETLS || rc == OSEC_EIO) && resp->status == 0)
+        rc = exchange2(c, method, path, body, authorization, relayed_for, resp); /* reconnect */
     return rc;
 }
 

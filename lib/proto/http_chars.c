@@ -1,6 +1,5 @@
 /* Character classes and syntax validators shared by the HTTP parser and
  * writer, so that what we write is exactly what we would accept. */
-#include <string.h>
 
 #include "proto/http_int.h"
 #include "omasec/http.h"
@@ -95,7 +94,6 @@ static size_t ip_literal_len(struct osec_slice s)
 bool osec_http_is_authority(struct osec_slice s, bool need_port)
 {
     size_t host;
-    long colon;
 
     if (s.len == 0)
         return !need_port;
@@ -104,7 +102,8 @@ bool osec_http_is_authority(struct osec_slice s, bool need_port)
         if (host == 0)
             return false;
     } else {
-        colon = osec_slice_find(s, ':');
+        long colon = osec_slice_find(s, ':');
+
         host = colon < 0 ? s.len : (size_t)colon;
         if (host == 0 || !all_of(s.ptr, host, HC_HOST))
             return false;

@@ -220,7 +220,7 @@ static int parse_field(struct hstate *h, struct osec_slice line)
 /* Field lines up to the empty line; leaves pos after the head. */
 static int parse_fields(struct hstate *h)
 {
-    struct osec_slice line;
+    struct osec_slice line = { NULL, 0 };
 
     h->f->count = 0;
     for (;;) {
@@ -255,7 +255,7 @@ static int split_target(struct hstate *h, struct osec_http_request *r)
 /* method SP request-target SP HTTP-version, single spaces. */
 static int parse_request_line(struct hstate *h, struct osec_http_request *r)
 {
-    struct osec_slice line, rest;
+    struct osec_slice line = { NULL, 0 }, rest;
     long sp1, sp2;
 
     /* RFC 9112 2.2: ignore one empty line before the request line */
@@ -330,11 +330,7 @@ static void limits_norm(const struct osec_http_limits *in, struct osec_http_limi
 static void hstate_init(struct hstate *h, const uint8_t *d, const struct osec_http_limits *lim,
                         struct osec_http_fields *f, bool request)
 {
-    memset(h, 0, sizeof(*h));
-    h->d = d;
-    h->lim = lim;
-    h->f = f;
-    h->request = request;
+    *h = (struct hstate){ .d = d, .lim = lim, .f = f, .request = request };
 }
 
 /* Stage 1 unless the scan state already knows the head's end. */
@@ -342,6 +338,10 @@ static int locate_head(struct hstate *h, size_t len, struct osec_http_scan *sc)
 {
     if (sc->scanned > len || sc->head_end > len) /* state of another buffer */
         *sc = (struct osec_http_scan)OSEC_HTTP_SCAN_INIT;
+    if (len == 0 || !h->d) {
+        sc->need = 1;
+        return OSEC_HTTP_INCOMPLETE;
+    }
     h->end = sc->head_end;
     if (h->end == 0)
         return find_end(h, len, sc, &h->end);
@@ -401,7 +401,7 @@ out:
 /* HTTP-version SP 3DIGIT [SP reason-phrase] */
 static int parse_status_line(struct hstate *h, struct osec_http_response *r)
 {
-    struct osec_slice line;
+    struct osec_slice line = { NULL, 0 };
     const uint8_t *p;
 
     OSEC_GUARD(next_line(h, &line));
