@@ -55,6 +55,13 @@ struct osec_net_config {
 int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_server **out);
 /* Runs the workers until osec_net_server_stop(); returns after they exit. */
 int osec_net_server_run(struct osec_net_server *s);
+/* Like osec_net_server_run, with signal handling for daemons: SIGTERM and
+ * SIGINT stop the server, SIGHUP calls on_hup(arg) (may be NULL), SIGPIPE
+ * is ignored.  Blocks the signals in every thread it starts. */
+int osec_net_server_run_signals(struct osec_net_server *s, void (*on_hup)(void *), void *arg);
+/* Block the daemon signals in the calling thread (and so in every thread it
+ * starts afterwards): call before starting any thread of your own. */
+void osec_net_block_signals(void);
 /* Thread- and signal-safe: asks every worker to finish. */
 void osec_net_server_stop(struct osec_net_server *s);
 uint16_t osec_net_server_port(const struct osec_net_server *s);

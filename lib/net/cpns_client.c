@@ -158,6 +158,22 @@ static int tls_fail(struct osec_cpns_client *c, const char *what)
     return rc;
 }
 
+/* DTLS over a blocking datagram BIO returns WANT_READ whenever its
+ * retransmission timer fires: retransmit and go on until the deadline. */
+static int handshake(struct osec_cpns_client *c)
+{
+    uint64_t deadline = osec_time_mono_ms() + c->timeout_ms;
+    int r;
+
+    for (;;) {
+        r = SSL_connect(c->ssl);
+        if (r == 1 || !c->dtls || SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ ||
+            osec_time_mono_ms() > deadline)
+            return r;
+        (void)DTLSv1_handle_timeout(c->ssl);
+    }
+}
+
 int osec_cpns_client_connect(struct osec_cpns_client *c)
 {
     BIO *bio;
@@ -174,12 +190,20 @@ int osec_cpns_client_connect(struct osec_cpns_client *c)
         bio = BIO_new_dgram(c->fd, BIO_NOCLOSE);
         if (!bio)
             return tls_fail(c, "DTLS setup");
-        (void)BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, NULL);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+
+        if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) != 0) {
+            BIO_free(bio);
+            return tls_fail(c, "DTLS setup");
+        }
+        /* the BIO sends with send() only when told the peer (the socket is connected) */
+        (void)BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
         SSL_set_bio(c->ssl, bio, bio);
     } else if (SSL_set_fd(c->ssl, c->fd) != 1) {
         return tls_fail(c, "TLS setup");
     }
-    if (SSL_connect(c->ssl) != 1)
+    if (handshake(c) != 1)
         return tls_fail(c, c->dtls ? "DTLS handshake" : "TLS handshake");
     c->last_used = osec_time_mono_ms();
     return 0;

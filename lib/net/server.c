@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,7 +274,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         on_open(c);
 }
 
-static int bind_socket(struct osec_net_server *s, int *out)
+static int bind_socket(struct osec_net_server *s, bool first, int *out)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -296,6 +297,20 @@ static int bind_socket(struct osec_net_server *s, int *out)
         OSEC_ENSURE(inet_pton(AF_INET, s->host, &a->sin_addr) == 1, OSEC_EINVAL,
                     "bad listen address '%s'", s->host);
         sl = sizeof(*a);
+    }
+    if (s->port != 0 && first) {
+        /* SO_REUSEPORT would let us share a port another daemon already
+         * listens on: probe without it so that is an error, as it should be */
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        OSEC_ENSURE(fd >= 0, OSEC_EIO, "socket: %s", strerror(errno));
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+            int e = errno;
+
+            (void)close(fd);
+            OSEC_BAIL(OSEC_EIO, "cannot listen on %s:%u: %s", s->host, s->port, strerror(e));
+        }
+        (void)close(fd);
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     OSEC_ENSURE(fd >= 0, OSEC_EIO, "socket: %s", strerror(errno));
@@ -360,7 +375,7 @@ int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_serve
         w->srv = s;
         w->index = i;
         w->fd = -1;
-        OSEC_CHECK(rc, bind_socket(s, &w->fd));
+        OSEC_CHECK(rc, bind_socket(s, i == 0, &w->fd));
         w->base = event_base_new();
         if (!w->base)
             OSEC_FAIL(rc, OSEC_ENOMEM, "event_base_new failed");
@@ -507,4 +522,67 @@ int osec_net_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t 
     OSEC_GUARD(osec_slice_to_cstr(h, host, hostlen));
     *port = (uint16_t)v;
     return 0;
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+struct sigctx {
+    struct osec_net_server *s;
+    void (*on_hup)(void *);
+    void *arg;
+    sigset_t set;
+};
+
+static void *signal_main(void *p)
+{
+    struct sigctx *sc = p;
+    int sig;
+
+    for (;;) {
+        if (sigwait(&sc->set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            if (sc->on_hup)
+                sc->on_hup(sc->arg);
+            continue;
+        }
+        if (sig != SIGUSR2) /* SIGUSR2: our own wake-up after the workers ended */
+            osec_info("server.stopping", "signal=%d", sig);
+        osec_net_server_stop(sc->s);
+        return NULL;
+    }
+}
+
+static void daemon_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR2);
+}
+
+void osec_net_block_signals(void)
+{
+    sigset_t set;
+
+    daemon_signals(&set);
+    (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+    (void)signal(SIGPIPE, SIG_IGN);
+}
+
+int osec_net_server_run_signals(struct osec_net_server *s, void (*on_hup)(void *), void *arg)
+{
+    struct sigctx sc = { s, on_hup, arg, { { 0 } } };
+    pthread_t th;
+    int rc;
+
+    daemon_signals(&sc.set);
+    osec_net_block_signals();
+    OSEC_ENSURE(pthread_create(&th, NULL, signal_main, &sc) == 0, OSEC_EINTERNAL,
+                "cannot start the signal thread");
+    rc = osec_net_server_run(s);
+    (void)pthread_kill(th, SIGUSR2);
+    (void)pthread_join(th, NULL);
+    return rc;
 }

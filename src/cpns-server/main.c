@@ -261,13 +261,9 @@ out:
     return rc;
 }
 
-struct sigctx {
-    struct cpns *srv;
-    sigset_t set;
-};
-
-static void reload(struct cpns *srv)
+static void reload(void *arg)
 {
+    struct cpns *srv = arg;
     struct osec_config *cfg = NULL;
     const char *s;
     enum osec_log_level l;
@@ -289,29 +285,9 @@ static void reload(struct cpns *srv)
     osec_config_free(&cfg);
 }
 
-static void *signal_thread(void *arg)
-{
-    struct sigctx *sc = arg;
-    int sig;
-
-    for (;;) {
-        if (sigwait(&sc->set, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            reload(sc->srv);
-            continue;
-        }
-        osec_info("server.stopping", "signal=%d", sig);
-        osec_net_server_stop(sc->srv->net);
-        return NULL;
-    }
-}
-
 static int serve(struct cpns *srv)
 {
     struct osec_net_config nc;
-    struct sigctx sc;
-    pthread_t th;
     int rc;
 
     memset(&nc, 0, sizeof(nc));
@@ -326,20 +302,9 @@ static int serve(struct cpns *srv)
     nc.h = &cpns_handlers;
     nc.arg = srv;
     OSEC_GUARD(osec_net_server_new(&nc, &srv->net));
-    sc.srv = srv;
-    sigemptyset(&sc.set);
-    sigaddset(&sc.set, SIGTERM);
-    sigaddset(&sc.set, SIGINT);
-    sigaddset(&sc.set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sc.set, NULL); /* inherited by every worker */
-    signal(SIGPIPE, SIG_IGN);
-    if (pthread_create(&th, NULL, signal_thread, &sc) != 0)
-        OSEC_BAIL(OSEC_EINTERNAL, "cannot start the signal thread");
     osec_info("server.listening", "addr=%s:%u tls=yes psk=%s realm=\"%s\"", srv->host,
               (unsigned)osec_net_server_port(srv->net), srv->psk ? "yes" : "no", srv->realm);
-    rc = osec_net_server_run(srv->net);
-    pthread_kill(th, SIGTERM); /* a worker failure: wake the signal thread */
-    pthread_join(th, NULL);
+    rc = osec_net_server_run_signals(srv->net, reload, srv);
     osec_info("server.stopped", NULL);
     return rc;
 }

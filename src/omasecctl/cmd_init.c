@@ -139,3 +139,31 @@ int cmd_status(struct ctl *c, int argc, char **argv)
     printf("entities     %lu\n", ents);
     return 0;
 }
+
+int cmd_pki(struct ctl *c, int argc, char **argv)
+{
+    static const char u[] = "usage: omasecctl pki issue NAME [--san LIST] [--client]";
+    const char *san = NULL;
+    bool client = false;
+    int rc;
+
+    if (argc < 2 || strcmp(argv[0], "issue") != 0 || osec_account_name_valid(argv[1]) < 0)
+        return ctl_fail(u);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--client") == 0)
+            client = true;
+        else if (strcmp(argv[i], "--san") == 0 && i + 1 < argc)
+            san = argv[++i];
+        else
+            return ctl_fail(u);
+    }
+    rc = osec_pki_issue(c->pki_dir, argv[1], san, client, argv[1]);
+    if (rc == OSEC_EEXISTS)
+        return ctl_fail("%s/%s.crt or .key already exists", c->pki_dir, argv[1]);
+    if (rc < 0)
+        return ctl_fail_rc(rc, "cannot issue certificate");
+    if (ctl_open(c, false) != 0 || ctl_audit(c, "pki.issue", argv[1], san) != 0)
+        return 1;
+    printf("issued %s/%s.crt and %s.key (CN=%s)\n", c->pki_dir, argv[1], argv[1], argv[1]);
+    return 0;
+}

@@ -39,5 +39,6 @@ int cmd_address(struct ctl *c, int argc, char **argv);
 int cmd_entity(struct ctl *c, int argc, char **argv);
 int cmd_audit(struct ctl *c, int argc, char **argv);
 int cmd_policy(struct ctl *c, int argc, char **argv);
+int cmd_pki(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -42,6 +42,9 @@ static const char usage[] =
     "  entity revoke ENTITY_ID  revoke an entity's EUKey\n"
     "  policy get|set|del|list  show or change policy (e.g. digest.realm)\n"
     "  audit [--limit N]        show the newest audit events (default 50)\n"
+    "  pki issue NAME [--san LIST] [--client]\n"
+    "                           issue DIR/pki/NAME.crt + NAME.key from the development CA\n"
+    "                           (LIST: DNS:x,IP:y,URI:z; default server+client use)\n"
     "\n"
     "Exit status: 0 on success, 1 on error (one line on stderr), 2 on usage error.\n";
 
@@ -168,7 +171,7 @@ static const struct {
 } commands[] = {
     { "init", cmd_init },     { "status", cmd_status }, { "user", cmd_user },
     { "address", cmd_address }, { "entity", cmd_entity }, { "audit", cmd_audit },
-    { "policy", cmd_policy },
+    { "policy", cmd_policy }, { "pki", cmd_pki },
 };
 
 static int set_paths(struct ctl *c, const char *store)
