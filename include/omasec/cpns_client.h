@@ -34,6 +34,8 @@ struct osec_cpns_client_opts {
     size_t psk_len;
     bool dtls;                    /* DTLS 1.2 over UDP (PSK only) */
     unsigned timeout_ms;          /* per connect / request; 0: 10000 */
+    const char *tunnel_host;      /* reach host:port through a PN GW's CONNECT */
+    uint16_t tunnel_port;         /* tunnel (TLS stays end to end); NULL: direct */
 };
 
 #define OSEC_CPNS_HDR_MAX 2048

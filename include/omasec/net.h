@@ -71,6 +71,11 @@ void osec_net_server_free(struct osec_net_server **s);
 int osec_net_conn_write(struct osec_net_conn *c, const void *data, size_t len);
 /* Close once everything queued has been written. */
 void osec_net_conn_close_after_write(struct osec_net_conn *c);
+/* Turn the connection into a byte tunnel to host:port (numeric): from now
+ * on everything received is forwarded untouched, and everything the target
+ * sends comes back; conn_data is no longer called.  The caller writes its
+ * own "200" first.  Either side closing closes both. */
+int osec_net_conn_splice(struct osec_net_conn *c, const char *host, uint16_t port);
 /* The connection's SSL (NULL for plain TCP). */
 SSL *osec_net_conn_ssl(struct osec_net_conn *c);
 /* Peer address "IP" (no port) and "IP:port". */

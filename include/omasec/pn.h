@@ -52,10 +52,18 @@ int osec_pn_identity_load(struct osec_devstate *ds, struct osec_pn_identity *id)
 void osec_pn_identity_wipe(struct osec_pn_identity *id);
 
 /* EUKey assignment over server-authenticated TLS with the user's password;
- * fills id (entity, user, type, eukey, expires, server, cafile). */
-int osec_pn_enroll(const char *host, uint16_t port, const char *cafile, const char *entity_id,
-                   const char *type, const char *user, const char *password,
-                   struct osec_pn_identity *id);
+ * fills id (entity, user, type, eukey, expires, server, cafile).  With
+ * via_host (a PN GW's enrolment tunnel) the TLS session to the server runs
+ * through the GW's CONNECT tunnel, still end to end. */
+struct osec_pn_enroll_opts {
+    const char *host;
+    uint16_t port;
+    const char *cafile;
+    const char *entity_id, *type, *user, *password;
+    const char *via_host;
+    uint16_t via_port;
+};
+int osec_pn_enroll(const struct osec_pn_enroll_opts *o, struct osec_pn_identity *id);
 
 /* A client to the CPNS Server authenticated with the identity's EUKey:
  * TLS-PSK (identity = entity id) — mutual, no certificate needed. */

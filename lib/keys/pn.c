@@ -199,11 +199,11 @@ static int take_eukey(json_t *j, struct osec_pn_identity *id)
     return json_str(j, "type", id->type, sizeof(id->type));
 }
 
-int osec_pn_enroll(const char *host, uint16_t port, const char *cafile, const char *entity_id,
-                   const char *type, const char *user, const char *password,
-                   struct osec_pn_identity *id)
+int osec_pn_enroll(const struct osec_pn_enroll_opts *eo, struct osec_pn_identity *id)
 {
-    struct osec_cpns_client_opts o = { host, port, cafile, NULL, NULL, 0, false, 0 };
+    const char *host = eo->host, *cafile = eo->cafile, *entity_id = eo->entity_id;
+    uint16_t port = eo->port;
+    struct osec_cpns_client_opts o;
     struct osec_cpns_client *c = NULL;
     struct osec_cpns_response r;
     char path[256], body[64];
@@ -211,12 +211,18 @@ int osec_pn_enroll(const char *host, uint16_t port, const char *cafile, const ch
     int rc;
 
     memset(id, 0, sizeof(*id));
+    memset(&o, 0, sizeof(o));
+    o.host = host;
+    o.port = port;
+    o.ca_file = cafile;
+    o.tunnel_host = eo->via_host;
+    o.tunnel_port = eo->via_port;
     osec_cpns_response_init(&r);
     OSEC_CHECK(rc, osec_account_name_valid(entity_id));
     OSEC_CHECK(rc, osec_snprintf(path, sizeof(path), "/cpns/v1/entities/%s/eukey", entity_id));
-    OSEC_CHECK(rc, osec_snprintf(body, sizeof(body), "{\"type\":\"%s\"}", type));
+    OSEC_CHECK(rc, osec_snprintf(body, sizeof(body), "{\"type\":\"%s\"}", eo->type));
     OSEC_CHECK(rc, osec_cpns_client_new(&o, &c));
-    OSEC_CHECK(rc, osec_cpns_client_set_digest(c, user, password, 0));
+    OSEC_CHECK(rc, osec_cpns_client_set_digest(c, eo->user, eo->password, 0));
     OSEC_CHECK(rc, osec_cpns_client_request(c, "POST", path, osec_slice_cstr(body), NULL, &r));
     OSEC_CHECK(rc, expect(&r, 201, "EUKey assignment"));
     OSEC_CHECK(rc, parse_json(&r, &j));

@@ -23,6 +23,8 @@
 struct osec_cpns_client {
     char host[256];
     uint16_t port;
+    char tunnel_host[256];
+    uint16_t tunnel_port;
     bool dtls, verify;
     unsigned timeout_ms;
     SSL_CTX *ctx;
@@ -53,6 +55,11 @@ int osec_cpns_client_new(const struct osec_cpns_client_opts *o, struct osec_cpns
     c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
     osec_buf_init_secret(&c->in, RESP_MAX + 65536);
     OSEC_CHECK(rc, osec_strlcpy(c->host, o->host, sizeof(c->host)));
+    if (o->tunnel_host) {
+        OSEC_ENSURE(!o->dtls, OSEC_EINVAL, "tunnels carry TCP only");
+        OSEC_CHECK(rc, osec_strlcpy(c->tunnel_host, o->tunnel_host, sizeof(c->tunnel_host)));
+        c->tunnel_port = o->tunnel_port;
+    }
     memset(&to, 0, sizeof(to));
     to.ca_file = o->ca_file;
     to.psk_identity = o->psk_identity;
@@ -119,17 +126,44 @@ static void set_timeouts(int fd, unsigned ms)
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/* CONNECT through the GW's tunnel; read the answer byte by byte so that
+ * nothing of the TLS stream that follows is swallowed. */
+static int open_tunnel(struct osec_cpns_client *c)
+{
+    char req[600], resp[1024];
+    size_t n = 0;
+    ssize_t w;
+
+    OSEC_GUARD(osec_snprintf(req, sizeof(req), "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n\r\n",
+                             c->host, (unsigned)c->port, c->host, (unsigned)c->port));
+    w = send(c->fd, req, strlen(req), MSG_NOSIGNAL);
+    OSEC_ENSURE(w == (ssize_t)strlen(req), OSEC_EIO, "cannot write to the tunnel");
+    while (n < sizeof(resp) - 1) {
+        if (recv(c->fd, resp + n, 1, 0) != 1)
+            OSEC_BAIL(OSEC_EIO, "the tunnel closed");
+        n++;
+        if (n >= 4 && memcmp(resp + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    resp[n] = '\0';
+    OSEC_ENSURE(strncmp(resp, "HTTP/1.1 200", 12) == 0 || strncmp(resp, "HTTP/1.0 200", 12) == 0,
+                OSEC_EPERM, "the GW refused the tunnel");
+    return 0;
+}
+
 static int open_socket(struct osec_cpns_client *c)
 {
     struct addrinfo hints, *res = NULL, *ai;
+    const char *host = c->tunnel_host[0] ? c->tunnel_host : c->host;
     char port[8];
     int fd = -1, e;
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = c->dtls ? SOCK_DGRAM : SOCK_STREAM;
-    (void)osec_snprintf(port, sizeof(port), "%u", (unsigned)c->port);
-    e = getaddrinfo(c->host, port, &hints, &res);
-    OSEC_ENSURE(e == 0, OSEC_EIO, "cannot resolve %s: %s", c->host, gai_strerror(e));
+    (void)osec_snprintf(port, sizeof(port), "%u",
+                        (unsigned)(c->tunnel_host[0] ? c->tunnel_port : c->port));
+    e = getaddrinfo(host, port, &hints, &res);
+    OSEC_ENSURE(e == 0, OSEC_EIO, "cannot resolve %s: %s", host, gai_strerror(e));
     for (ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0)
@@ -143,10 +177,9 @@ static int open_socket(struct osec_cpns_client *c)
         }
     }
     freeaddrinfo(res);
-    OSEC_ENSURE(fd >= 0, OSEC_EIO, "cannot connect to %s:%u: %s", c->host, (unsigned)c->port,
-                strerror(errno));
+    OSEC_ENSURE(fd >= 0, OSEC_EIO, "cannot connect to %s:%s: %s", host, port, strerror(errno));
     c->fd = fd;
-    return 0;
+    return c->tunnel_host[0] ? open_tunnel(c) : 0;
 }
 
 static int tls_fail(struct osec_cpns_client *c, const char *what)
@@ -178,9 +211,15 @@ int osec_cpns_client_connect(struct osec_cpns_client *c)
 {
     BIO *bio;
 
+    int rc;
+
     if (c->ssl)
         return 0;
-    OSEC_GUARD(open_socket(c));
+    rc = open_socket(c);
+    if (rc < 0) {
+        osec_cpns_client_close(c);
+        return rc;
+    }
     c->ssl = osec_tls_client_ssl(c->ctx, c->verify ? c->host : NULL);
     if (!c->ssl) {
         osec_cpns_client_close(c);

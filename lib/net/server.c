@@ -50,6 +50,7 @@ struct osec_net_server {
 
 struct osec_net_conn {
     struct worker *w;
+    struct bufferevent *tunnel; /* spliced to this upstream, or NULL */
     struct osec_net_conn *prev, *next;
     struct bufferevent *bev;
     struct event *deadline;
@@ -84,6 +85,8 @@ static void conn_free(struct osec_net_conn *c)
         c->w->srv->h.conn_close(c, c->state);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->tunnel)
+        bufferevent_free(c->tunnel);
     if (c->bev) {
         SSL *ssl = c->w->srv->cfg.ssl_ctx ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 
@@ -119,7 +122,14 @@ static void process_input(struct osec_net_conn *c)
     size_t len;
 
     while (c->phase != PH_CLOSING && (len = evbuffer_get_length(in)) > 0) {
-        uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        uint8_t *data;
+
+        if (c->tunnel) { /* a tunnel: bytes go through untouched */
+            (void)evbuffer_add_buffer(bufferevent_get_output(c->tunnel), in);
+            arm(c, PH_IDLE);
+            return;
+        }
+        data = evbuffer_pullup(in, (ev_ssize_t)len);
         ssize_t n;
 
         if (!data) {
@@ -585,4 +595,49 @@ int osec_net_server_run_signals(struct osec_net_server *s, void (*on_hup)(void *
     (void)pthread_kill(th, SIGUSR2);
     (void)pthread_join(th, NULL);
     return rc;
+}
+
+/* ---- tunnels ------------------------------------------------------------ */
+
+static void peer_read(struct bufferevent *bev, void *arg)
+{
+    struct osec_net_conn *c = arg;
+
+    (void)evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(bev));
+    arm(c, PH_IDLE);
+}
+
+static void peer_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct osec_net_conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    osec_info("tunnel.closed", "peer=%s", c->peer);
+    osec_net_conn_close_after_write(c);
+}
+
+int osec_net_conn_splice(struct osec_net_conn *c, const char *host, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    int sl = (int)sizeof(ss);
+    char addr[300];
+
+    OSEC_ENSURE(c->tunnel == NULL, OSEC_EINVAL, "already spliced");
+    OSEC_GUARD(osec_snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+                             (unsigned)port));
+    memset(&ss, 0, sizeof(ss));
+    OSEC_ENSURE(evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) == 0, OSEC_EINVAL,
+                "tunnel target must be a numeric address");
+    c->tunnel = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    OSEC_ENSURE(c->tunnel != NULL, OSEC_ENOMEM, "out of memory");
+    bufferevent_setcb(c->tunnel, peer_read, NULL, peer_event, c);
+    if (bufferevent_socket_connect(c->tunnel, (struct sockaddr *)&ss, sl) != 0) {
+        bufferevent_free(c->tunnel);
+        c->tunnel = NULL;
+        OSEC_BAIL(OSEC_EIO, "cannot connect to %s", addr);
+    }
+    (void)bufferevent_enable(c->tunnel, EV_READ | EV_WRITE);
+    return 0;
 }

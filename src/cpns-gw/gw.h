@@ -33,6 +33,8 @@ struct gw {
     atomic_bool stop;
     pthread_t dtls_thread;
     bool dtls_running;
+    struct osec_net_server *tunnel;     /* enrolment tunnel (CONNECT), or NULL */
+    pthread_t tunnel_thread;
 };
 
 /* A PN session (one TLS connection or one DTLS association). */
@@ -65,6 +67,8 @@ int gw_upstream_request(struct gw *gw, const char *method, const char *path,
 /* conn.c (TLS listener) and dtls.c (UDP listener) */
 extern const struct osec_net_handlers gw_tls_handlers;
 int gw_dtls_start(struct gw *gw);
+int gw_tunnel_start(struct gw *gw, const char *listen);
+void gw_tunnel_stop(struct gw *gw);
 void gw_dtls_stop(struct gw *gw);
 
 #endif

@@ -30,6 +30,8 @@ static const char usage[] =
     "      --cafile F            CA of the server certificate (first start)\n"
     "      --listen HOST:PORT    TLS listener for PNEs / GWs (default 127.0.0.1:7543)\n"
     "      --listen-udp HOST:PORT  DTLS 1.2 PSK listener for UDP-only PNEs\n"
+    "      --listen-tunnel HOST:PORT  enrolment tunnel: CONNECT to the CPNS Server only,\n"
+    "                            for PNEs without a route (TLS stays end to end)\n"
     "      --cert F --key F      GW certificate: enables the TLS + Digest mode\n"
     "      --log-level L         debug, info, warn, error\n"
     "  -h, --help\n"
@@ -41,7 +43,7 @@ static const char usage[] =
 
 struct opts {
     const char *server, *entity, *user, *password_file, *cafile, *listen, *listen_udp;
-    const char *cert, *key, *log_level;
+    const char *cert, *key, *log_level, *listen_tunnel;
 };
 
 static int fail(const char *what)
@@ -85,7 +87,12 @@ static int identity(struct gw *gw, const struct opts *o)
                 "first start: --server, --entity, --user and --cafile are required");
     OSEC_GUARD(osec_cpns_parse_url(o->server, host, sizeof(host), &port));
     OSEC_GUARD(read_password(o->password_file, pw, sizeof(pw)));
-    rc = osec_pn_enroll(host, port, o->cafile, o->entity, "gw", o->user, pw, &gw->id);
+    {
+        struct osec_pn_enroll_opts eo = { host, port, o->cafile, o->entity, "gw", o->user, pw,
+                                          NULL, 0 };
+
+        rc = osec_pn_enroll(&eo, &gw->id);
+    }
     osec_wipe(pw, sizeof(pw));
     OSEC_GUARD(rc);
     OSEC_GUARD(osec_pn_identity_save(gw->ds, &gw->id));
@@ -154,10 +161,13 @@ static int run(struct gw *gw, const struct opts *o)
     check_upstream(gw);
     if (gw->dtls)
         OSEC_GUARD(gw_dtls_start(gw));
+    if (o->listen_tunnel)
+        OSEC_GUARD(gw_tunnel_start(gw, o->listen_tunnel));
     osec_info("gw.listening", "entity=%s addr=%s:%u udp=%s:%u digest_mode=%s", gw->id.entity_id,
               gw->listen_host, (unsigned)osec_net_server_port(gw->net),
               gw->dtls ? gw->udp_host : "-", (unsigned)gw->udp_port, o->cert ? "yes" : "no");
     rc = osec_net_server_run_signals(gw->net, NULL, NULL);
+    gw_tunnel_stop(gw);
     gw_dtls_stop(gw);
     osec_info("gw.stopped", NULL);
     return rc;
@@ -236,6 +246,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         { "listen", required_argument, NULL, 'l' }, { "listen-udp", required_argument, NULL, 'U' },
         { "cert", required_argument, NULL, 'C' }, { "key", required_argument, NULL, 'K' },
         { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+        { "listen-tunnel", required_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
@@ -253,6 +264,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         case 'C': o->cert = optarg; break;
         case 'K': o->key = optarg; break;
         case 'L': o->log_level = optarg; break;
+        case 'T': o->listen_tunnel = optarg; break;
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return 2;
         }

@@ -20,9 +20,11 @@ static const char usage[] =
     "EUKey, sealed under its own master key (DIR/master.key).\n"
     "\n"
     "Commands:\n"
-    "  enroll --server URL --entity ID --user USER [--cafile F] [--type pne|gw]\n"
+    "  enroll --server URL --entity ID --user USER --cafile F [--type pne|gw]\n"
+    "         [--via-gw HOST:PORT]\n"
     "        obtain an EUKey from the CPNS Server, authenticated with the owner's\n"
-    "        password (one line on stdin) over server-authenticated TLS\n"
+    "        password (one line on stdin) over server-authenticated TLS; with\n"
+    "        --via-gw through a GW's enrolment tunnel (TLS stays end to end)\n"
     "  join --gw HOST:PORT [--udp] [--mode psk|digest] [--gw-cafile F] [--creator GW]\n"
     "        fetch and unseal the onetime key the GW registered for us, establish\n"
     "        the PN session (TLS-PSK, DTLS-PSK with --udp, or TLS + Digest), and\n"
@@ -60,8 +62,12 @@ static int cmd_enroll(struct osec_devstate *ds, int argc, char **argv)
     static const struct option lo[] = {
         { "server", required_argument, NULL, 's' }, { "entity", required_argument, NULL, 'e' },
         { "user", required_argument, NULL, 'u' }, { "cafile", required_argument, NULL, 'c' },
-        { "type", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
+        { "type", required_argument, NULL, 't' }, { "via-gw", required_argument, NULL, 'v' },
+        { NULL, 0, NULL, 0 },
     };
+    struct osec_pn_enroll_opts eo;
+    const char *via = NULL;
+    char via_host[256];
     const char *server = NULL, *entity = NULL, *user = NULL, *cafile = NULL, *type = "pne";
     struct osec_pn_identity id;
     char host[256], pw[1100];
@@ -76,6 +82,7 @@ static int cmd_enroll(struct osec_devstate *ds, int argc, char **argv)
         case 'u': user = optarg; break;
         case 'c': cafile = optarg; break;
         case 't': type = optarg; break;
+        case 'v': via = optarg; break;
         default: fputs(usage, stderr); return 2;
         }
     }
@@ -94,7 +101,18 @@ static int cmd_enroll(struct osec_devstate *ds, int argc, char **argv)
         fputs("cpns-pne: the owner's password is expected as one line on stdin\n", stderr);
         return 1;
     }
-    rc = osec_pn_enroll(host, port, cafile, entity, type, user, pw, &id);
+    memset(&eo, 0, sizeof(eo));
+    if (via && osec_net_parse_hostport(via, via_host, sizeof(via_host), &eo.via_port) < 0)
+        return pne_fail("--via-gw");
+    eo.via_host = via ? via_host : NULL;
+    eo.host = host;
+    eo.port = port;
+    eo.cafile = cafile;
+    eo.entity_id = entity;
+    eo.type = type;
+    eo.user = user;
+    eo.password = pw;
+    rc = osec_pn_enroll(&eo, &id);
     osec_wipe(pw, sizeof(pw));
     if (rc == 0)
         rc = osec_pn_identity_save(ds, &id);

@@ -18,7 +18,7 @@ C = Checks()
 T = TempDir()
 S = os.path.join(T.path, "srv")
 CA = os.path.join(S, "pki", "ca.crt")
-SPORT, GPORT, UPORT, G2PORT = free_port(), free_port(), free_port(), free_port()
+SPORT, GPORT, UPORT, G2PORT, TPORT = free_port(), free_port(), free_port(), free_port(), free_port()
 SURL = "https://127.0.0.1:%d" % SPORT
 
 
@@ -65,10 +65,20 @@ with open(os.path.join(T.path, "pw-alice"), "w") as f:
     f.write("alice-pw\n")
 srv = start_server()
 g1 = start_gw("gw1", "gw-1", GPORT, ["--listen-udp", "127.0.0.1:%d" % UPORT,
+                                     "--listen-tunnel", "127.0.0.1:%d" % TPORT,
                                      "--cert", os.path.join(S, "pki", "gw-1.crt"),
                                      "--key", os.path.join(S, "pki", "gw-1.key")])
-C.ok("upstream.authenticated" in g1.read_log(), "GW enrolled and authenticated upstream",
-     g1.read_log())
+def wait_log(d, text, seconds=10.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if text in d.read_log():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+C.ok(wait_log(g1, "gw.listening") and "upstream.authenticated" in g1.read_log(),
+     "GW enrolled and authenticated upstream", g1.read_log())
 C.eq(run(os.path.join(BIN, "cpns-gw"), "--help")[0], 0, "cpns-gw --help")
 C.eq(run(os.path.join(BIN, "cpns-pne"), "--help")[0], 0, "cpns-pne --help")
 
@@ -78,6 +88,17 @@ rc, out, err = enroll("bad", "watch-x", "alice", "wrong")
 C.ok(rc != 0 and "401" in err, "enrolment with a wrong password fails", out + err)
 enroll("tv", "tv-1", "alice", "alice-pw")
 enroll("bobw", "watch-b", "bob", "bob-pw")
+
+# ---- enrolment through the GW's tunnel (no route to the server) -----------
+rc, out, err = pne("car", "enroll", "--server", SURL, "--entity", "car-1", "--user", "alice",
+                   "--cafile", CA, "--via-gw", "127.0.0.1:%d" % TPORT, stdin="alice-pw\n")
+C.ok(rc == 0 and "enrolled entity=car-1" in out, "enrolment through the GW tunnel (TLS end to end)",
+     out + err)
+import socket  # noqa: E402
+s = socket.create_connection(("127.0.0.1", TPORT))
+s.sendall(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
+C.ok(s.recv(100).startswith(b"HTTP/1.1 403"), "the tunnel only leads to the GW's own server")
+s.close()
 
 # ---- TLS-PSK establishment + relay ---------------------------------------
 rc, key_id, err = gw("gw1", "pair", "watch-1")
@@ -175,6 +196,7 @@ C.ok(rc != 0 and "authenticated" not in out, "no fallback to certificate-only TL
 
 # ---- GW <-> GW (CPNS-3) --------------------------------------------------------
 g2 = start_gw("gw2", "gw-2", G2PORT)
+wait_log(g2, "gw.listening")
 rc, out, err = gw("gw1", "pair", "gw-2")
 rc, out, err = gw("gw2", "link", "--gw", "127.0.0.1:%d" % GPORT)
 C.ok(rc == 0 and "authenticated gw=gw-1" in out, "GW<->GW link with a onetime key", out + err)
