@@ -14,13 +14,27 @@ expect_rc 0 "a second run keeps the data" env OSEC_BIN="$OSEC_BIN" "$RUN" --init
 expect_grep "already initialised" "$T/out" "says it kept the data"
 [ "$(md5sum <"$T/var/master.key")" = "$sum" ] && ok "master key unchanged" || bad "master key changed"
 
-port=$(free_port)
-CPNS_PORT=$port OSEC_BIN="$OSEC_BIN" "$RUN" "$T/var" >"$T/run.log" 2>&1 &
+port=$(free_port); gp=$(free_port); gu=$(free_port); gt=$(free_port)
+CPNS_PORT=$port GW_PORT=$gp GW_UDP_PORT=$gu GW_TUNNEL_PORT=$gt OSEC_BIN="$OSEC_BIN" \
+    "$RUN" "$T/var" >"$T/run.log" 2>&1 &
 PIDS="$!"
 i=0
-until curl -s --cacert "$T/var/pki/ca.crt" -o /dev/null "https://127.0.0.1:$port/cpns/v1/whoami"; do
-    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+until curl -s --cacert "$T/var/pki/ca.crt" -o /dev/null "https://127.0.0.1:$port/cpns/v1/whoami" &&
+      grep -q "Running" "$T/run.log"; do
+    i=$((i + 1)); [ $i -gt 150 ] && break; sleep 0.1
 done
 code=$(curl -s --cacert "$T/var/pki/ca.crt" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/cpns/v1/whoami")
 [ "$code" = 401 ] && ok "the started cpns-server answers (401 challenge)" || { bad "cpns-server answers ($code)"; cat "$T/run.log"; }
+expect_grep "cpns-pne --data" "$T/run.log" "make run prints how to enrol and join a PNE"
+# follow the printed instructions
+P="$OSEC_BIN/cpns-pne"
+expect_rc 0 "enrol a PNE as printed" sh -c "'$P' --data '$T/var/watch-1' enroll --server https://127.0.0.1:$port --entity watch-1 --user demo --cafile '$T/var/pki/ca.crt' <'$T/var/demo-password'"
+expect_rc 0 "pair it on the running gateway" "$OSEC_BIN/cpns-gw" --data "$T/var/gw-1" pair watch-1
+expect_rc 0 "join the running gateway" "$P" --data "$T/var/watch-1" join --gw "127.0.0.1:$gp"
+expect_grep "authenticated gw=gw-1" "$T/out" "the PNE is authenticated by gw-1"
+kill "$PIDS"; wait "$PIDS" 2>/dev/null || true
+sleep 0.3
+if pgrep -f "cpns-server --data $T/var" >/dev/null || pgrep -f "cpns-gw --data $T/var" >/dev/null; then
+    bad "Ctrl-C/TERM stops every daemon"; else ok "TERM stops every daemon"; fi
+PIDS=""
 finish
