@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -342,6 +343,18 @@ static int bind_socket(struct osec_net_server *s, bool first, int *out)
     return 0;
 }
 
+/* A daemon holding thousands of sessions needs the descriptors it is
+ * allowed: raise the soft limit to the hard one. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void defaults(struct osec_net_config *c)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -368,6 +381,7 @@ int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_serve
     *out = NULL;
     OSEC_ENSURE(cfg->h && cfg->h->conn_data, OSEC_EINVAL, "no connection handler");
     (void)pthread_once(&evthread_once, init_evthreads);
+    raise_nofile();
     s = calloc(1, sizeof(*s));
     OSEC_ENSURE(s != NULL, OSEC_ENOMEM, "out of memory");
     s->cfg = *cfg;

@@ -58,6 +58,9 @@ int osec_tls_ctx_apply_policy(SSL_CTX *ctx, unsigned flags)
     if (flags & OSEC_TLS_F_PSK)
         TLS_OK(SSL_CTX_set_dh_auto(ctx, 1), OSEC_ETLS, "DH auto");
     SSL_CTX_set_verify_depth(ctx, OSEC_TLS_VERIFY_DEPTH);
+    /* idle sessions (thousands of PNEs) should not each pin 2 x 16 KiB of
+     * record buffers */
+    (void)SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     return 0;
 }
 

@@ -33,6 +33,8 @@ static const char usage[] =
     "      --listen-tunnel HOST:PORT  enrolment tunnel: CONNECT to the CPNS Server only,\n"
     "                            for PNEs without a route (TLS stays end to end)\n"
     "      --cert F --key F      GW certificate: enables the TLS + Digest mode\n"
+    "      --max-sessions N      TLS sessions held at once (default 4096)\n"
+    "      --workers N           TLS listener threads (default 1)\n"
     "      --log-level L         debug, info, warn, error\n"
     "  -h, --help\n"
     "\n"
@@ -44,6 +46,7 @@ static const char usage[] =
 struct opts {
     const char *server, *entity, *user, *password_file, *cafile, *listen, *listen_udp;
     const char *cert, *key, *log_level, *listen_tunnel;
+    int64_t max_sessions, workers;
 };
 
 static int fail(const char *what)
@@ -153,7 +156,8 @@ static int run(struct gw *gw, const struct opts *o)
     memset(&nc, 0, sizeof(nc));
     nc.host = gw->listen_host;
     nc.port = gw->listen_port;
-    nc.workers = 1;
+    nc.workers = o->workers ? (int)o->workers : 1;
+    nc.max_conns = o->max_sessions ? (unsigned)((o->max_sessions + nc.workers - 1) / nc.workers) : 0;
     nc.ssl_ctx = gw->tls;
     nc.h = &gw_tls_handlers;
     nc.arg = gw;
@@ -247,6 +251,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         { "cert", required_argument, NULL, 'C' }, { "key", required_argument, NULL, 'K' },
         { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
         { "listen-tunnel", required_argument, NULL, 'T' },
+        { "max-sessions", required_argument, NULL, 'M' }, { "workers", required_argument, NULL, 'W' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
@@ -265,6 +270,18 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         case 'K': o->key = optarg; break;
         case 'L': o->log_level = optarg; break;
         case 'T': o->listen_tunnel = optarg; break;
+        case 'M':
+            if (osec_parse_i64(optarg, 1, 1000000, &o->max_sessions) < 0) {
+                fputs("cpns-gw: --max-sessions must be 1..1000000\n", stderr);
+                return 2;
+            }
+            break;
+        case 'W':
+            if (osec_parse_i64(optarg, 1, 64, &o->workers) < 0) {
+                fputs("cpns-gw: --workers must be 1..64\n", stderr);
+                return 2;
+            }
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return 2;
         }
