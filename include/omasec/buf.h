@@ -58,6 +58,9 @@ int osec_cursor_until(struct osec_cursor *c, uint8_t ch, struct osec_slice *out)
 /* Slice of the longest run of bytes for which accept(byte) is true. */
 struct osec_slice osec_cursor_span(struct osec_cursor *c, bool (*accept)(uint8_t));
 void osec_cursor_skip_ws(struct osec_cursor *c);               /* SP / HTAB */
+/* Next item of a sep-separated list (trimmed of SP/HTAB): true and *item,
+ * or false at the end.  "a, b,,c" gives "a", "b", "", "c". */
+bool osec_cursor_next_item(struct osec_cursor *c, uint8_t sep, struct osec_slice *item);
 
 /* Growable output buffer with a hard maximum.  Always NUL-terminated after
  * data[len] (the NUL is not counted), so text can be used as a C string.

@@ -44,6 +44,10 @@ int osec_eukey_get(struct osec_store *st, const struct osec_master *m, const cha
 /* Text form (Digest password) of a key: 43 base64url chars + NUL. */
 int osec_key_to_text(const uint8_t key[OSEC_KEY_LEN], char out[OSEC_KEY_TEXT_LEN + 1]);
 int osec_key_from_text(struct osec_slice text, uint8_t key[OSEC_KEY_LEN]);
+/* HKDF-SHA256(ikm = key, salt = none, info = label || id): every per-use key
+ * omasec derives from a 256-bit key goes through here. */
+int osec_key_derive(const uint8_t key[OSEC_KEY_LEN], const char *label, const char *id,
+                    uint8_t out[OSEC_KEY_LEN]);
 /* TLS-PSK of an entity (LwM2M style): HKDF(EUKey, info "omasec/v1/psk/eukey/" id). */
 int osec_eukey_psk(const uint8_t eukey[OSEC_KEY_LEN], const char *entity_id,
                    uint8_t psk[OSEC_KEY_LEN]);

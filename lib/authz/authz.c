@@ -18,14 +18,9 @@ static bool in_list(const char *list, const char *user)
     struct osec_slice item;
 
     osec_cursor_init(&c, list, strlen(list));
-    while (!osec_cursor_eof(&c)) {
-        if (osec_cursor_until(&c, ',', &item) < 0)
-            (void)osec_cursor_read_bytes(&c, osec_cursor_remaining(&c), &item);
-        else
-            (void)osec_cursor_eat(&c, ',');
-        if (osec_slice_eq_cstr(osec_slice_trim(item), user))
+    while (osec_cursor_next_item(&c, ',', &item))
+        if (osec_slice_eq_cstr(item, user))
             return true;
-    }
     return false;
 }
 

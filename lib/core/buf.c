@@ -234,6 +234,18 @@ void osec_cursor_skip_ws(struct osec_cursor *c)
         c->pos++;
 }
 
+bool osec_cursor_next_item(struct osec_cursor *c, uint8_t sep, struct osec_slice *item)
+{
+    if (osec_cursor_eof(c))
+        return false;
+    if (osec_cursor_until(c, sep, item) < 0)
+        (void)osec_cursor_read_bytes(c, osec_cursor_remaining(c), item);
+    else
+        (void)osec_cursor_eat(c, sep);
+    *item = osec_slice_trim(*item);
+    return true;
+}
+
 /* ---- growable buffers ------------------------------------------------ */
 
 void osec_buf_init(struct osec_buf *b, size_t max)

@@ -108,8 +108,8 @@ int osec_key_from_text(struct osec_slice text, uint8_t key[OSEC_KEY_LEN])
     return rc;
 }
 
-static int derive_psk(const uint8_t key[OSEC_KEY_LEN], const char *label, const char *id,
-                      uint8_t psk[OSEC_KEY_LEN])
+int osec_key_derive(const uint8_t key[OSEC_KEY_LEN], const char *label, const char *id,
+                    uint8_t psk[OSEC_KEY_LEN])
 {
     struct osec_buf info;
     int rc;
@@ -127,10 +127,10 @@ static int derive_psk(const uint8_t key[OSEC_KEY_LEN], const char *label, const 
 int osec_eukey_psk(const uint8_t eukey[OSEC_KEY_LEN], const char *entity_id,
                    uint8_t psk[OSEC_KEY_LEN])
 {
-    return derive_psk(eukey, "omasec/v1/psk/eukey/", entity_id, psk);
+    return osec_key_derive(eukey, "omasec/v1/psk/eukey/", entity_id, psk);
 }
 
 int osec_otk_psk(const uint8_t key[OSEC_KEY_LEN], const char *key_id, uint8_t psk[OSEC_KEY_LEN])
 {
-    return derive_psk(key, "omasec/v1/psk/otk/", key_id, psk);
+    return osec_key_derive(key, "omasec/v1/psk/otk/", key_id, psk);
 }

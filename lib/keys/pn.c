@@ -383,22 +383,6 @@ out:
     return rc;
 }
 
-static int hkdf_label(const uint8_t key[OSEC_KEY_LEN], const char *label, const char *id,
-                      uint8_t out[OSEC_KEY_LEN])
-{
-    struct osec_buf info;
-    int rc;
-
-    osec_buf_init(&info, 64 + OSEC_STORE_NAME_MAX);
-    rc = osec_buf_append_str(&info, label);
-    if (rc == 0)
-        rc = osec_buf_append_str(&info, id);
-    if (rc == 0)
-        rc = osec_hkdf_sha256(NULL, 0, key, OSEC_KEY_LEN, info.data, info.len, out, OSEC_KEY_LEN);
-    osec_buf_free(&info);
-    return rc;
-}
-
 int osec_pn_session_derive(const struct osec_pn_key *otk, const char *pne_entity,
                            struct osec_pn_key *session)
 {
@@ -406,14 +390,14 @@ int osec_pn_session_derive(const struct osec_pn_key *otk, const char *pne_entity
     OSEC_GUARD(osec_snprintf(session->id, sizeof(session->id), "%s%s", OSEC_PN_SESSION_PREFIX,
                              pne_entity));
     session->expires = osec_time_now() + OSEC_PN_SESSION_TTL;
-    return hkdf_label(otk->key, SESSION_INFO, otk->id, session->key);
+    return osec_key_derive(otk->key, SESSION_INFO, otk->id, session->key);
 }
 
 int osec_pn_key_psk(const struct osec_pn_key *key, uint8_t psk[OSEC_KEY_LEN])
 {
     if (strncmp(key->id, OSEC_OTK_ID_PREFIX, strlen(OSEC_OTK_ID_PREFIX)) == 0)
         return osec_otk_psk(key->key, key->id, psk);
-    return hkdf_label(key->key, "omasec/v1/psk/pn/", key->id, psk);
+    return osec_key_derive(key->key, "omasec/v1/psk/pn/", key->id, psk);
 }
 
 /* ---- joining a PN GW ------------------------------------------------------ */

@@ -171,21 +171,32 @@ static int parse_gw_opts(int argc, char **argv, struct gw_opts *g)
     return 0;
 }
 
-static int cmd_join(struct osec_devstate *ds, int argc, char **argv)
+/* Options and identity for the commands that talk to a GW. */
+static int gw_command(struct osec_devstate *ds, int argc, char **argv, struct gw_opts *g,
+                      struct osec_pn_identity *id)
 {
-    struct osec_pn_identity id;
-    struct osec_pn_join_opts o;
-    struct gw_opts g;
-    char gw[OSEC_STORE_NAME_MAX + 1];
-    int rc = parse_gw_opts(argc, argv, &g);
+    int rc = parse_gw_opts(argc, argv, g);
 
     if (rc != 0) {
         if (rc == 2)
             fputs(usage, stderr);
         return rc;
     }
-    if (osec_pn_identity_load(ds, &id) < 0)
+    if (osec_pn_identity_load(ds, id) < 0)
         return pne_fail("no identity (run enroll first)");
+    return 0;
+}
+
+static int cmd_join(struct osec_devstate *ds, int argc, char **argv)
+{
+    struct osec_pn_identity id;
+    struct osec_pn_join_opts o;
+    struct gw_opts g;
+    char gw[OSEC_STORE_NAME_MAX + 1];
+    int rc = gw_command(ds, argc, argv, &g, &id);
+
+    if (rc != 0)
+        return rc;
     o.gw_host = g.host;
     o.gw_port = g.port;
     o.udp = g.udp;
@@ -206,15 +217,10 @@ static int cmd_whoami(struct osec_devstate *ds, int argc, char **argv)
     struct osec_cpns_client *c = NULL;
     struct osec_cpns_response r;
     struct gw_opts g;
-    int rc = parse_gw_opts(argc, argv, &g);
+    int rc = gw_command(ds, argc, argv, &g, &id);
 
-    if (rc != 0) {
-        if (rc == 2)
-            fputs(usage, stderr);
+    if (rc != 0)
         return rc;
-    }
-    if (osec_pn_identity_load(ds, &id) < 0)
-        return pne_fail("no identity (run enroll first)");
     osec_cpns_response_init(&r);
     rc = osec_pn_session_client(ds, &id, g.host, g.port, g.udp, &c);
     if (rc == 0)

@@ -108,13 +108,9 @@ static int parse_algs(const char *list, struct osec_digest_server_config *dc)
     size_t n = 0;
 
     osec_cursor_init(&c, list, strlen(list));
-    while (!osec_cursor_eof(&c)) {
-        if (osec_cursor_until(&c, ',', &item) < 0)
-            (void)osec_cursor_read_bytes(&c, osec_cursor_remaining(&c), &item);
-        else
-            (void)osec_cursor_eat(&c, ',');
+    while (osec_cursor_next_item(&c, ',', &item)) {
         OSEC_ENSURE(n < OSEC_DIGEST_ALG_COUNT, OSEC_ECONFIG, "too many digest_algorithms");
-        dc->algs[n] = osec_digest_alg_from_name(osec_slice_trim(item));
+        dc->algs[n] = osec_digest_alg_from_name(item);
         OSEC_ENSURE(dc->algs[n] != OSEC_DIGEST_ALG_UNKNOWN, OSEC_ECONFIG,
                     "unknown digest algorithm in '%s'", list);
         n++;

@@ -169,6 +169,26 @@ static void time_and_rand(void **state)
     assert_int_equal(osec_rand_uniform(0, &u), OSEC_EINVAL);
 }
 
+static void list_items(void **state)
+{
+    const char *in = " a, b ,,c ";
+    struct osec_cursor c;
+    struct osec_slice it;
+    const char *want[] = { "a", "b", "", "c" };
+    size_t n = 0;
+    (void)state;
+
+    osec_cursor_init(&c, in, strlen(in));
+    while (osec_cursor_next_item(&c, ',', &it)) {
+        assert_true(n < 4);
+        assert_true(osec_slice_eq_cstr(it, want[n]));
+        n++;
+    }
+    assert_int_equal(n, 4);
+    osec_cursor_init(&c, "", 0);
+    assert_false(osec_cursor_next_item(&c, ',', &it));
+}
+
 static void log_levels_parse(void **state)
 {
     enum osec_log_level l;
@@ -190,6 +210,7 @@ int main(void)
         cmocka_unit_test(errors_have_names_and_location),
         cmocka_unit_test(time_and_rand),
         cmocka_unit_test(log_levels_parse),
+        cmocka_unit_test(list_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

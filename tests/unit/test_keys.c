@@ -17,6 +17,9 @@
 #include "omasec/lookup.h"
 #include "omasec/ratelimit.h"
 #include "omasec/util.h"
+#include "omasec/devstate.h"
+#include "omasec/pn.h"
+#include <sys/stat.h>
 
 #define FAST ((struct osec_scrypt_params){ 10, 8, 1 })
 
@@ -296,6 +299,76 @@ static void ratelimit_blocks_and_forgets(void **state)
     assert_null(rl);
 }
 
+static int count_cb(const char *name, void *arg)
+{
+    (void)name;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void devstate_records(void **state)
+{
+    char dir[64], path[160];
+    struct osec_devstate *ds;
+    struct osec_buf b;
+    struct osec_pn_key k, k2, sess;
+    struct stat st;
+    FILE *f;
+    int n = 0;
+    (void)state;
+
+    strcpy(dir, "/tmp/osec-dev-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/dev", dir);
+    assert_int_equal(osec_devstate_open(path, false, &ds), OSEC_ENOTFOUND);
+    assert_int_equal(osec_devstate_open(path, true, &ds), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(osec_devstate_put(ds, "rec-1", "hello", 5), 0);
+    osec_buf_init_secret(&b, 1024);
+    assert_int_equal(osec_devstate_get(ds, "rec-1", &b), 0);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "hello", 5);
+    assert_int_equal(osec_devstate_put(ds, "../x", "a", 1), OSEC_EINVAL);
+    assert_int_equal(osec_devstate_list(ds, "rec-", count_cb, &n), 0);
+    assert_int_equal(n, 1);
+    /* a record moved to another name does not open */
+    snprintf(path, sizeof(path), "mv %s/dev/rec-1.sealed %s/dev/rec-2.sealed", dir, dir);
+    assert_int_equal(system(path), 0);
+    osec_buf_reset(&b);
+    assert_int_equal(osec_devstate_get(ds, "rec-2", &b), OSEC_EINTEGRITY);
+    assert_int_equal(osec_devstate_del(ds, "rec-2"), 0);
+    assert_int_equal(osec_devstate_del(ds, "rec-2"), OSEC_ENOTFOUND);
+    /* key records, expiry, tampering */
+    memset(&k, 0, sizeof(k));
+    strcpy(k.id, "otk-abc");
+    strcpy(k.peer, "watch-1");
+    memset(k.key, 5, sizeof(k.key));
+    k.expires = osec_time_now() + 100;
+    assert_int_equal(osec_pn_key_save(ds, &k), 0);
+    assert_int_equal(osec_pn_key_load(ds, "otk-abc", &k2), 0);
+    assert_memory_equal(k2.key, k.key, 32);
+    assert_string_equal(k2.peer, "watch-1");
+    assert_int_equal(osec_pn_session_derive(&k, "watch-1", &sess), 0);
+    assert_string_equal(sess.id, "pn-watch-1");
+    assert_memory_not_equal(sess.key, k.key, 32);
+    snprintf(path, sizeof(path), "%s/dev/otk-abc.sealed", dir);
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 30, SEEK_SET);
+    fputc(0x55, f);
+    fclose(f);
+    assert_int_equal(osec_pn_key_load(ds, "otk-abc", &k2), OSEC_EINTEGRITY);
+    k.expires = osec_time_now() - 1;
+    assert_int_equal(osec_pn_key_save(ds, &k), 0);
+    assert_int_equal(osec_pn_key_load(ds, "otk-abc", &k2), OSEC_ESTALE);
+    assert_int_equal(osec_pn_key_load(ds, "otk-abc", &k2), OSEC_ENOTFOUND); /* deleted */
+    osec_buf_free(&b);
+    osec_devstate_close(&ds);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(authz_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(lookups, setup, teardown),
         cmocka_unit_test(ratelimit_blocks_and_forgets),
+        cmocka_unit_test(devstate_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
