@@ -7,6 +7,8 @@
 
 /* Milliseconds from CLOCK_MONOTONIC (for timeouts and rate limits). */
 uint64_t osec_time_mono_ms(void);
+/* Microseconds from CLOCK_MONOTONIC (for latency measurements). */
+uint64_t osec_time_mono_us(void);
 /* Seconds since the Unix epoch (for expiry times that are stored). */
 int64_t osec_time_now(void);
 /* RFC 3339 UTC "2026-01-01T00:00:00Z" into dst (>= 21 bytes). */

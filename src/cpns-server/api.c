@@ -78,6 +78,7 @@ static void audit(struct ctx *x, const char *event, const char *subject, const c
 
 static void deny(struct ctx *x, const char *subject, const char *reason)
 {
+    osec_metric_inc(cpns_m.denied);
     audit(x, "authz.deny", subject, reason);
     cpns_error(x->resp, 403, "forbidden", reason);
 }
@@ -131,6 +132,7 @@ static void eukey_assign(struct ctx *x)
                            "\"eukey\":\"%s\",\"expires\":%lld}",
                            x->arg, x->auth->who.user, body.type, text, (long long)expires);
     osec_wipe(text, sizeof(text));
+    osec_metric_inc(cpns_m.eukey_assigned);
     audit(x, "eukey.assign", x->arg, body.type);
 }
 
@@ -178,6 +180,7 @@ static void eukey_rotate(struct ctx *x)
                            "\"eukey\":\"%s\",\"expires\":%lld}",
                            who->entity_id, who->user, who->type, text, (long long)expires);
     osec_wipe(text, sizeof(text));
+    osec_metric_inc(cpns_m.eukey_rotated);
     audit(x, "eukey.rotate", who->entity_id, NULL);
 }
 
@@ -214,6 +217,7 @@ static void otk_create(struct ctx *x)
     (void)osec_buf_appendf(&x->resp->body, "{\"key_id\":\"%s\",\"peer\":\"%s\",\"expires\":%lld}",
                            id, body.peer, (long long)expires);
     (void)osec_snprintf(detail, sizeof(detail), "key_id=%s ttl=%lld", id, (long long)body.ttl);
+    osec_metric_inc(cpns_m.otk_issued);
     audit(x, "otk.create", body.peer, detail);
 }
 
@@ -224,6 +228,7 @@ static void purge_expired(struct ctx *x)
 
     if (osec_store_otk_purge_expired(x->w->st, osec_time_now(), &n) == 0 && n > 0) {
         (void)osec_snprintf(detail, sizeof(detail), "count=%llu", (unsigned long long)n);
+        osec_metric_add(cpns_m.otk_expired, (int64_t)n);
         audit(x, "otk.expire", "", detail);
     }
 }
@@ -276,6 +281,8 @@ static void otk_consume(struct ctx *x)
         return;
     }
     if (rc == OSEC_ENOTFOUND || rc == OSEC_ESTALE) {
+        if (rc == OSEC_ESTALE)
+            osec_metric_inc(cpns_m.otk_expired);
         audit(x, rc == OSEC_ESTALE ? "otk.expire" : "otk.unknown", x->arg, NULL);
         cpns_error(x->resp, rc == OSEC_ESTALE ? 410 : 404, rc == OSEC_ESTALE ? "expired" : "not_found",
                    rc == OSEC_ESTALE ? "onetime key expired" : "no such onetime key (used, expired or never issued)");
@@ -294,6 +301,7 @@ static void otk_consume(struct ctx *x)
         x->resp->body.len -= 1; /* drop '}' */
         (void)osec_buf_appendf(&x->resp->body, ",\"peer\":\"%s\"}", k.peer);
     }
+    osec_metric_inc(cpns_m.otk_consumed);
     audit(x, "otk.consume", k.key_id, k.peer);
     osec_store_otk_clear(&k);
 }
@@ -367,6 +375,7 @@ static void entity_revoke(struct ctx *x)
     }
     x->resp->status = 200;
     (void)osec_buf_appendf(&x->resp->body, "{\"entity_id\":\"%s\",\"revoked\":true}", x->arg);
+    osec_metric_inc(cpns_m.eukey_revoked);
     audit(x, "entity.revoke", x->arg, "by owner");
 }
 
@@ -420,8 +429,16 @@ static bool authenticate(struct ctx *x, enum osec_httpauth_kind kind)
         internal(x, rc, "authenticate");
         return false;
     }
-    if (x->auth->status == 0)
+    if (x->auth->status == 0) {
+        osec_metric_inc(x->auth->via_psk ? cpns_m.auth_psk
+                        : x->auth->via_digest ? cpns_m.auth_digest : cpns_m.auth_basic);
         return true;
+    }
+    osec_metric_inc(x->auth->status == 429 ? cpns_m.auth_limited
+                    : x->auth->status == 400 ? cpns_m.auth_malformed
+                    : x->auth->stale ? cpns_m.auth_stale
+                    : x->req->auth.authorization.len == 0 && !x->req->auth.psk_identity
+                        ? cpns_m.auth_challenged : cpns_m.auth_failed);
     if (x->auth->status == 401 || x->auth->status == 400)
         osec_info("auth.failed", "peer=%s status=%d reason=\"%s\"", x->req->auth.peer_ip,
                   x->auth->status, x->auth->reason);

@@ -51,8 +51,14 @@ static void *conn_open(struct osec_net_conn *c, void *worker)
     struct cpns_conn *cc = calloc(1, sizeof(*cc));
 
     if (cc) {
+        SSL *ssl = osec_net_conn_ssl(c);
+        char id[8];
+
         cc->w = worker;
         cc->c = c;
+        osec_metric_inc(ssl && osec_tls_psk_identity(ssl, id, sizeof(id)) != OSEC_ENOTFOUND
+                            ? cpns_m.hs_psk : cpns_m.hs_cert);
+        osec_metric_add(cpns_m.sessions, 1);
     }
     return cc;
 }
@@ -60,6 +66,7 @@ static void *conn_open(struct osec_net_conn *c, void *worker)
 static void conn_close(struct osec_net_conn *c, void *state)
 {
     (void)c;
+    osec_metric_add(cpns_m.sessions, -1);
     free(state);
 }
 
@@ -148,6 +155,7 @@ static ssize_t conn_data(struct osec_net_conn *c, void *state, const uint8_t *da
     struct cpns_conn *cc = state;
     struct osec_http_request req;
     struct cpns_resp resp;
+    uint64_t t0 = osec_time_mono_us();
     size_t used = 0;
     int rc;
 
@@ -170,6 +178,9 @@ static ssize_t conn_data(struct osec_net_conn *c, void *state, const uint8_t *da
     }
     send_response(cc, &resp);
     osec_buf_free(&resp.body);
+    if (resp.status >= 200 && resp.status < 600)
+        osec_metric_inc(cpns_m.requests[resp.status / 100 - 2]);
+    osec_metric_observe_us(cpns_m.latency, osec_time_mono_us() - t0);
     return (ssize_t)used;
 }
 

@@ -12,6 +12,7 @@
 #include "omasec/http.h"
 #include "omasec/httpauth.h"
 #include "omasec/lookup.h"
+#include "omasec/metrics.h"
 #include "omasec/net.h"
 #include "omasec/ratelimit.h"
 #include "omasec/seal.h"
@@ -42,6 +43,8 @@ struct cpns {
     SSL_CTX *ssl;
     struct osec_net_server *net;
     atomic_bool reload;
+    const char *metrics_addr;   /* --metrics HOST:PORT, or NULL */
+    struct osec_metrics *metrics;
 };
 
 struct cpns_worker {
@@ -74,6 +77,19 @@ struct cpns_resp {
     unsigned retry_after;
     bool close;
 };
+
+/* metrics.c: all NULL (no-ops) unless --metrics is given */
+struct cpns_metrics {
+    struct osec_metric *requests[4];
+    struct osec_metric *auth_digest, *auth_psk, *auth_basic, *auth_failed, *auth_stale,
+        *auth_malformed, *auth_limited, *auth_challenged;
+    struct osec_metric *hs_cert, *hs_psk, *sessions;
+    struct osec_metric *otk_issued, *otk_consumed, *otk_expired;
+    struct osec_metric *eukey_assigned, *eukey_rotated, *eukey_revoked, *denied;
+    struct osec_metric *latency;
+};
+extern struct cpns_metrics cpns_m;
+int cpns_metrics_init(struct osec_metrics *r);
 
 /* conn.c: network handlers */
 extern const struct osec_net_handlers cpns_handlers;

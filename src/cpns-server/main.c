@@ -27,6 +27,7 @@ static const char usage[] =
     "  -s, --store URL        store (default sqlite:DIR/omasec.db)\n"
     "  -w, --workers N        worker threads (default: one per core)\n"
     "      --log-level L      debug, info, warn, error (default info)\n"
+    "      --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
     "  -n, --check-config     validate the configuration and exit\n"
     "  -h, --help             this help\n"
     "\n"
@@ -37,7 +38,7 @@ static const char *const config_keys[] = {
     "listen", "store", "workers", "log_level", "cert", "key", "psk", "eukey_ttl",
     "digest_algorithms", "allow_md5", "allow_basic", "nonce_lifetime", "max_body",
     "handshake_timeout", "request_timeout", "idle_timeout", "auth_max_failures",
-    "auth_window", "auth_block", NULL,
+    "auth_window", "auth_block", "metrics", NULL,
 };
 
 struct opts {
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, struct cpns *srv, struct opts *o)
         { "listen", required_argument, NULL, 'l' }, { "store", required_argument, NULL, 's' },
         { "workers", required_argument, NULL, 'w' }, { "log-level", required_argument, NULL, 'L' },
         { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+        { "metrics", required_argument, NULL, 'M' },
         { NULL, 0, NULL, 0 },
     };
     int64_t v;
@@ -72,6 +74,7 @@ static int parse_args(int argc, char **argv, struct cpns *srv, struct opts *o)
         case 's': o->store = optarg; break;
         case 'L': o->log_level = optarg; break;
         case 'n': o->check = true; break;
+        case 'M': srv->metrics_addr = optarg; break;
         case 'w':
             if (osec_parse_i64(optarg, 1, 256, &v) < 0) {
                 fputs("cpns-server: --workers must be 1..256\n", stderr);
@@ -161,6 +164,14 @@ static int apply_config(struct cpns *srv, const struct osec_config *cfg, const s
     OSEC_GUARD(get_ms(cfg, "handshake_timeout", 10, &srv->handshake_ms));
     OSEC_GUARD(get_ms(cfg, "request_timeout", 30, &srv->request_ms));
     OSEC_GUARD(get_ms(cfg, "idle_timeout", 120, &srv->idle_ms));
+    if (!srv->metrics_addr)
+        srv->metrics_addr = osec_config_get(cfg, "cpns-server", "metrics");
+    if (srv->metrics_addr) {
+        char h[64];
+        uint16_t p;
+
+        OSEC_GUARD(osec_net_parse_hostport(srv->metrics_addr, h, sizeof(h), &p));
+    }
     s = o->log_level ? o->log_level : osec_config_get(cfg, "cpns-server", "log_level");
     if (s) {
         enum osec_log_level l;
@@ -330,11 +341,17 @@ int main(int argc, char **argv)
         printf("cpns-server: configuration ok\n");
         return 0;
     }
+    osec_net_block_signals(); /* before any thread exists */
     if (setup_security(&srv, &dc) < 0) {
         rc = fail("startup");
+    } else if (srv.metrics_addr && (osec_metrics_new(&srv.metrics) < 0 ||
+                                    cpns_metrics_init(srv.metrics) < 0 ||
+                                    osec_metrics_serve(srv.metrics, srv.metrics_addr) < 0)) {
+        rc = fail("metrics");
     } else if (serve(&srv) < 0) {
         rc = fail("server");
     }
+    osec_metrics_free(&srv.metrics);
     osec_net_server_free(&srv.net);
     osec_tls_ctx_free(&srv.ssl);
     osec_digest_server_free(&srv.digest);

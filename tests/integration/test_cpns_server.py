@@ -22,17 +22,19 @@ T = TempDir()
 D = os.path.join(T.path, "data")
 CA = os.path.join(D, "pki", "ca.crt")
 PORT = free_port()
+MPORT = free_port()
 BASE = "https://127.0.0.1:%d" % PORT
 
 
-def start(max_failures=1000, conf_extra="", port=None):
+def start(max_failures=1000, conf_extra="", port=None, metrics=False):
     port = port or PORT
     conf = os.path.join(T.path, "cpns-%d.conf" % port)
     with open(conf, "w") as f:
         f.write("[cpns-server]\nworkers = 2\nauth_max_failures = %d\nrequest_timeout = 2\n"
                 "handshake_timeout = 2\n%s" % (max_failures, conf_extra))
     return Daemon([os.path.join(BIN, "cpns-server"), "--data", D, "--config", conf,
-                   "--listen", "127.0.0.1:%d" % port],
+                   "--listen", "127.0.0.1:%d" % port] +
+                  (["--metrics", "127.0.0.1:%d" % MPORT] if metrics else []),
                   os.path.join(T.path, "cpns-%d.log" % port), ready_port=port)
 
 
@@ -82,7 +84,7 @@ def entity_list_ids(user_creds):
 ctl(D, "init")
 ctl(D, "user", "add", "alice", stdin="alice-pw\n")
 ctl(D, "user", "add", "bob", stdin="bob-pw\n")
-srv = start()
+srv = start(metrics=True)
 
 code, _, _ = subprocess.run([os.path.join(BIN, "cpns-server"), "--help"], capture_output=True,
                             text=True).returncode, None, None
@@ -278,6 +280,37 @@ with open(bad, "w") as f:
 p = subprocess.run([os.path.join(BIN, "cpns-server"), "--data", D, "--config", bad, "--check-config"],
                    capture_output=True, text=True)
 C.ok(p.returncode != 0 and "bad.conf:3" in p.stderr, "bad config rejected naming file:line", p.stderr)
+
+# ---- Prometheus metrics ------------------------------------------------------
+def scrape():
+    p = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % MPORT], capture_output=True,
+                       text=True, timeout=10)
+    vals = {}
+    for line in p.stdout.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            vals[k] = float(v)
+    return vals
+
+
+m1 = scrape()
+C.ok(m1.get('cpns_auth_total{result="ok",via="digest"}', 0) > 0, "metrics: Digest logins counted",
+     m1)
+C.ok(m1.get('cpns_auth_total{result="ok",via="tls-psk"}', 0) > 0, "metrics: PSK logins counted")
+C.ok(m1.get('cpns_handshakes_total{mode="psk"}', 0) > 0 and
+     m1.get('cpns_handshakes_total{mode="certificate"}', 0) > 0, "metrics: handshakes by mode")
+C.ok(m1.get('cpns_onetime_keys_total{event="issued"}', 0) >= 2 and
+     m1.get('cpns_onetime_keys_total{event="consumed"}', 0) >= 1 and
+     m1.get('cpns_onetime_keys_total{event="expired"}', 0) >= 1, "metrics: onetime key events")
+C.ok(m1.get('cpns_auth_total{result="failed",reason="credentials"}', 0) > 0, "metrics: failures")
+C.ok(m1.get("cpns_request_duration_seconds_count", 0) > 0, "metrics: latency histogram")
+before = m1.get('cpns_requests_total{status="2xx"}', 0)
+curl(user="gw-1:" + gw_key)
+C.ok(scrape().get('cpns_requests_total{status="2xx"}', 0) == before + 1,
+     "metrics: a request moves the counter by one")
+C.eq(subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                     "http://127.0.0.1:%d/other" % MPORT], capture_output=True, text=True).stdout,
+     "404", "metrics listener serves /metrics only")
 
 # ---- audit and logs -------------------------------------------------------
 out = ctl(D, "audit", "--limit", "200").stdout
