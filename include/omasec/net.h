@@ -65,6 +65,10 @@ void osec_net_block_signals(void);
 /* Thread- and signal-safe: asks every worker to finish. */
 void osec_net_server_stop(struct osec_net_server *s);
 uint16_t osec_net_server_port(const struct osec_net_server *s);
+/* Use ctx for new connections from now on (certificate reload on SIGHUP);
+ * established sessions keep theirs.  The server takes ownership of ctx; the
+ * context given at creation stays the caller's. */
+int osec_net_server_set_ssl_ctx(struct osec_net_server *s, SSL_CTX *ctx);
 void osec_net_server_free(struct osec_net_server **s);
 
 /* Queue bytes for the peer. */
@@ -76,7 +80,17 @@ void osec_net_conn_close_after_write(struct osec_net_conn *c);
  * sends comes back; conn_data is no longer called.  The caller writes its
  * own "200" first.  Either side closing closes both. */
 int osec_net_conn_splice(struct osec_net_conn *c, const char *host, uint16_t port);
-/* The connection's SSL (NULL for plain TCP). */
+/* STARTTLS (RFC 2595, RFC 3207) on a plain connection, called from
+ * conn_data while handling the STARTTLS command, after queueing its answer.
+ * Once conn_data returns the command's length, every byte still buffered
+ * (received in the clear after the command) is discarded, never handed to
+ * conn_data, and a TLS server handshake with ctx starts on the same socket
+ * (handshake_ms applies); conn_data sees only decrypted bytes from then on.
+ * EINVAL on a connection that is already TLS (or upgrading, or spliced).
+ * ctx must outlive the connection. */
+int osec_net_conn_starttls(struct osec_net_conn *c, SSL_CTX *ctx);
+/* The connection's SSL (NULL for plain TCP, and before a STARTTLS handshake
+ * has begun). */
 SSL *osec_net_conn_ssl(struct osec_net_conn *c);
 /* Peer address "IP" (no port) and "IP:port". */
 const char *osec_net_conn_peer_ip(const struct osec_net_conn *c);

@@ -24,6 +24,8 @@ struct osec_ratelimit_config {
 
 int osec_ratelimit_new(const struct osec_ratelimit_config *cfg, struct osec_ratelimit **out);
 void osec_ratelimit_free(struct osec_ratelimit **rl);
+/* New thresholds (configuration reload); capacity stays as created. */
+void osec_ratelimit_set_config(struct osec_ratelimit *rl, const struct osec_ratelimit_config *cfg);
 /* 0 if key may try; OSEC_EBUSY if blocked, with the seconds left. */
 int osec_ratelimit_check(struct osec_ratelimit *rl, const char *key, int64_t now,
                          unsigned *retry_after);

@@ -59,6 +59,15 @@ int osec_ratelimit_new(const struct osec_ratelimit_config *cfg, struct osec_rate
     return 0;
 }
 
+void osec_ratelimit_set_config(struct osec_ratelimit *rl, const struct osec_ratelimit_config *cfg)
+{
+    (void)pthread_mutex_lock(&rl->mu);
+    rl->cfg.max_failures = cfg->max_failures ? cfg->max_failures : 5;
+    rl->cfg.window = cfg->window ? cfg->window : 60;
+    rl->cfg.block = cfg->block ? cfg->block : 60;
+    (void)pthread_mutex_unlock(&rl->mu);
+}
+
 void osec_ratelimit_free(struct osec_ratelimit **prl)
 {
     struct osec_ratelimit *rl = *prl;

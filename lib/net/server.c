@@ -47,6 +47,8 @@ struct osec_net_server {
     int nworkers;
     struct worker *w;
     atomic_bool stopping;
+    pthread_mutex_t ctx_mu;   /* guards cfg.ssl_ctx against a swap */
+    bool ctx_owned;           /* a swapped-in context is ours to free */
 };
 
 struct osec_net_conn {
@@ -235,7 +237,9 @@ static struct bufferevent *make_bev(struct worker *w, evutil_socket_t fd)
 
     if (!w->srv->cfg.ssl_ctx)
         return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    (void)pthread_mutex_lock(&w->srv->ctx_mu); /* the context may be swapped (SIGHUP) */
     ssl = SSL_new(w->srv->cfg.ssl_ctx);
+    (void)pthread_mutex_unlock(&w->srv->ctx_mu);
     if (!ssl)
         return NULL;
     bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -386,6 +390,7 @@ int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_serve
     OSEC_ENSURE(s != NULL, OSEC_ENOMEM, "out of memory");
     s->cfg = *cfg;
     s->h = *cfg->h;
+    (void)pthread_mutex_init(&s->ctx_mu, NULL);
     defaults(&s->cfg);
     s->port = cfg->port;
     OSEC_CHECK(rc, osec_strlcpy(s->host, cfg->host ? cfg->host : "127.0.0.1", sizeof(s->host)));
@@ -483,6 +488,9 @@ void osec_net_server_free(struct osec_net_server **ps)
             event_base_free(w->base);
     }
     free(s->w);
+    if (s->ctx_owned)
+        SSL_CTX_free(s->cfg.ssl_ctx);
+    (void)pthread_mutex_destroy(&s->ctx_mu);
     free(s);
     *ps = NULL;
 }
@@ -653,5 +661,26 @@ int osec_net_conn_splice(struct osec_net_conn *c, const char *host, uint16_t por
         OSEC_BAIL(OSEC_EIO, "cannot connect to %s", addr);
     }
     (void)bufferevent_enable(c->tunnel, EV_READ | EV_WRITE);
+    return 0;
+}
+
+/* ---- certificate reload ------------------------------------------------- */
+
+int osec_net_server_set_ssl_ctx(struct osec_net_server *s, SSL_CTX *ctx)
+{
+    SSL_CTX *old;
+    bool owned;
+
+    OSEC_ENSURE(s->cfg.ssl_ctx != NULL && ctx != NULL, OSEC_EINVAL,
+                "only a TLS server can change its context");
+    (void)pthread_mutex_lock(&s->ctx_mu);
+    old = s->cfg.ssl_ctx;
+    owned = s->ctx_owned;
+    s->cfg.ssl_ctx = ctx;
+    s->ctx_owned = true;
+    (void)pthread_mutex_unlock(&s->ctx_mu);
+    /* sessions made from the old context hold their own references */
+    if (owned)
+        SSL_CTX_free(old);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* cpns-server: the CPNS protocol (docs/cpns-protocol.md).  Security
  * decisions are made by libomasec (httpauth, authz, keys); this file maps
  * them to HTTP. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpns.h"
@@ -404,7 +405,7 @@ static const struct route *find_route(struct ctx *x, bool *path_known, bool *bad
 
     *path_known = *bad = false;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        rc = osec_http_path_match(h->path, routes[i].pattern, x->caps, 1);
+        rc = osec_http_path_match(h->path, routes[i].pattern, x->caps, 2);
         if (rc == OSEC_EPARSE) {
             *bad = true;
             return NULL;
@@ -420,11 +421,12 @@ static const struct route *find_route(struct ctx *x, bool *path_known, bool *bad
 
 static bool authenticate(struct ctx *x, enum osec_httpauth_kind kind)
 {
-    const struct cpns *srv = x->w->srv;
+    struct osec_httpauth au;
     struct osec_buf ch;
     int rc;
 
-    rc = osec_httpauth_check(&srv->auth, &x->w->lookup, kind, &x->req->auth, x->auth);
+    cpns_auth(x->w->srv, &au);
+    rc = osec_httpauth_check(&au, &x->w->lookup, kind, &x->req->auth, x->auth);
     if (rc < 0) {
         internal(x, rc, "authenticate");
         return false;
@@ -449,7 +451,7 @@ static bool authenticate(struct ctx *x, enum osec_httpauth_kind kind)
     x->resp->retry_after = x->auth->retry_after;
     if (x->auth->status == 401) {
         osec_buf_init(&ch, sizeof(x->resp->www_auth) - 1);
-        if (osec_httpauth_challenge(&srv->auth, &x->req->auth, x->auth->stale, &ch) == 0)
+        if (osec_httpauth_challenge(&au, &x->req->auth, x->auth->stale, &ch) == 0)
             (void)osec_strlcpy(x->resp->www_auth, osec_buf_cstr(&ch), sizeof(x->resp->www_auth));
         osec_buf_free(&ch);
     }
@@ -459,9 +461,11 @@ static bool authenticate(struct ctx *x, enum osec_httpauth_kind kind)
 static void auth_info(struct ctx *x)
 {
     struct osec_buf ai;
+    struct osec_httpauth au;
 
+    cpns_auth(x->w->srv, &au);
     osec_buf_init(&ai, sizeof(x->resp->auth_info) - 1);
-    if (osec_httpauth_info(&x->w->srv->auth, x->auth, &x->req->auth,
+    if (osec_httpauth_info(&au, x->auth, &x->req->auth,
                            osec_buf_slice(&x->resp->body), &ai) == 0)
         (void)osec_strlcpy(x->resp->auth_info, osec_buf_cstr(&ai), sizeof(x->resp->auth_info));
     osec_buf_free(&ai);

@@ -31,15 +31,21 @@ struct cpns {
     uint16_t port;
     int workers;
     bool psk;                   /* TLS-PSK with EUKey-derived keys */
-    int64_t eukey_ttl;
+    _Atomic int64_t eukey_ttl;  /* reloadable */
     unsigned handshake_ms, request_ms, idle_ms;
     struct osec_http_limits lim;
     char realm[OSEC_STORE_VALUE_MAX + 1];
     /* security state shared by the workers */
     struct osec_master *m;
-    struct osec_digest_server *digest;
+    /* reloadable on SIGHUP: readers take the current pointer; old Digest
+     * servers are retired, not freed, until exit (all share one replay cache
+     * so a reload never forgets a used nonce-count) */
+    _Atomic(struct osec_digest_server *) digest;
+    struct osec_digest_server *retired[32];
+    size_t nretired;
+    struct osec_digest_replay_mem *replay;
+    atomic_bool allow_basic;
     struct osec_ratelimit *rl;
-    struct osec_httpauth auth;
     SSL_CTX *ssl;
     struct osec_net_server *net;
     atomic_bool reload;
@@ -90,6 +96,9 @@ struct cpns_metrics {
 };
 extern struct cpns_metrics cpns_m;
 int cpns_metrics_init(struct osec_metrics *r);
+
+/* The authentication settings in force now. */
+void cpns_auth(struct cpns *srv, struct osec_httpauth *a);
 
 /* conn.c: network handlers */
 extern const struct osec_net_handlers cpns_handlers;

@@ -121,13 +121,68 @@ static int parse_algs(const char *list, struct osec_digest_server_config *dc)
     return 0;
 }
 
+/* What SIGHUP may change: certificate files, Digest policy, EUKey lifetime,
+ * Basic, log level (rate limits: see rate_limits()). */
+struct policy {
+    char cert[CPNS_PATH_MAX], key[CPNS_PATH_MAX];
+    int64_t eukey_ttl;
+    bool allow_basic;
+    enum osec_log_level log_level;
+    bool set_log_level;
+};
+
+static int read_policy(const struct cpns *srv, const struct osec_config *cfg, const struct opts *o,
+                       struct osec_digest_server_config *dc, struct policy *p)
+{
+    const char *s;
+
+    s = osec_config_get(cfg, "cpns-server", "cert");
+    OSEC_GUARD(s ? osec_strlcpy(p->cert, s, sizeof(p->cert))
+                 : osec_snprintf(p->cert, sizeof(p->cert), "%s/pki/server.crt", srv->data));
+    s = osec_config_get(cfg, "cpns-server", "key");
+    OSEC_GUARD(s ? osec_strlcpy(p->key, s, sizeof(p->key))
+                 : osec_snprintf(p->key, sizeof(p->key), "%s/pki/server.key", srv->data));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "eukey_ttl", 60, 10LL * 365 * 86400,
+                                   365 * 86400, &p->eukey_ttl));
+    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "allow_md5", false, &dc->allow_md5));
+    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "allow_basic", false, &p->allow_basic));
+    s = osec_config_get(cfg, "cpns-server", "digest_algorithms");
+    OSEC_GUARD(parse_algs(s ? s : "SHA-512-256,SHA-256", dc));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "nonce_lifetime", 10, 86400, 300,
+                                   &dc->nonce_lifetime));
+    s = o && o->log_level ? o->log_level : osec_config_get(cfg, "cpns-server", "log_level");
+    p->set_log_level = s != NULL;
+    OSEC_ENSURE(!s || osec_log_parse_level(s, &p->log_level) == 0, OSEC_ECONFIG,
+                "bad log level '%s'", s ? s : "");
+    return 0;
+}
+
+static void commit_policy(struct cpns *srv, const struct policy *p)
+{
+    (void)osec_strlcpy(srv->cert, p->cert, sizeof(srv->cert));
+    (void)osec_strlcpy(srv->key, p->key, sizeof(srv->key));
+    srv->eukey_ttl = p->eukey_ttl;
+    srv->allow_basic = p->allow_basic;
+    if (p->set_log_level)
+        osec_log_set_level(p->log_level);
+}
+
+static int apply_policy(struct cpns *srv, const struct osec_config *cfg, const struct opts *o,
+                        struct osec_digest_server_config *dc)
+{
+    static struct policy p;
+
+    OSEC_GUARD(read_policy(srv, cfg, o, dc, &p));
+    commit_policy(srv, &p);
+    return 0;
+}
+
 /* Everything from the config file (or defaults) except secrets. */
 static int apply_config(struct cpns *srv, const struct osec_config *cfg, const struct opts *o,
                         struct osec_digest_server_config *dc)
 {
     const char *s;
     int64_t v;
-    bool b;
 
     OSEC_GUARD(osec_config_check_keys(cfg, "cpns-server", config_keys));
     s = o->listen ? o->listen : osec_config_get(cfg, "cpns-server", "listen");
@@ -141,24 +196,10 @@ static int apply_config(struct cpns *srv, const struct osec_config *cfg, const s
                                  srv->data));
     OSEC_GUARD(osec_snprintf(srv->master_path, sizeof(srv->master_path), "%s/master.key",
                              srv->data));
-    s = osec_config_get(cfg, "cpns-server", "cert");
-    OSEC_GUARD(s ? osec_strlcpy(srv->cert, s, sizeof(srv->cert))
-                 : osec_snprintf(srv->cert, sizeof(srv->cert), "%s/pki/server.crt", srv->data));
-    s = osec_config_get(cfg, "cpns-server", "key");
-    OSEC_GUARD(s ? osec_strlcpy(srv->key, s, sizeof(srv->key))
-                 : osec_snprintf(srv->key, sizeof(srv->key), "%s/pki/server.key", srv->data));
     OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "workers", 0, 256, 0, &v));
     srv->workers = o->workers ? o->workers : (int)v;
     OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "psk", true, &srv->psk));
-    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "eukey_ttl", 60, 10LL * 365 * 86400,
-                                   365 * 86400, &srv->eukey_ttl));
-    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "allow_md5", false, &dc->allow_md5));
-    OSEC_GUARD(osec_config_get_bool(cfg, "cpns-server", "allow_basic", false, &b));
-    srv->auth.allow_basic = b;
-    s = osec_config_get(cfg, "cpns-server", "digest_algorithms");
-    OSEC_GUARD(parse_algs(s ? s : "SHA-512-256,SHA-256", dc));
-    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "nonce_lifetime", 10, 86400, 300,
-                                   &dc->nonce_lifetime));
+    OSEC_GUARD(apply_policy(srv, cfg, o, dc));
     OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "max_body", 256, 1048576, 65536, &v));
     srv->lim.max_body = (uint64_t)v;
     OSEC_GUARD(get_ms(cfg, "handshake_timeout", 10, &srv->handshake_ms));
@@ -172,30 +213,36 @@ static int apply_config(struct cpns *srv, const struct osec_config *cfg, const s
 
         OSEC_GUARD(osec_net_parse_hostport(srv->metrics_addr, h, sizeof(h), &p));
     }
-    s = o->log_level ? o->log_level : osec_config_get(cfg, "cpns-server", "log_level");
-    if (s) {
-        enum osec_log_level l;
+    return 0;
+}
 
-        OSEC_ENSURE(osec_log_parse_level(s, &l) == 0, OSEC_ECONFIG, "bad log level '%s'", s);
-        osec_log_set_level(l);
-    }
+static int read_limits(const struct osec_config *cfg, struct osec_ratelimit_config *rc)
+{
+    int64_t f, w, b;
+
+    memset(rc, 0, sizeof(*rc));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_max_failures", 1, 1000, 5, &f));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_window", 1, 86400, 60, &w));
+    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_block", 1, 86400, 60, &b));
+    rc->max_failures = (unsigned)f;
+    rc->window = (unsigned)w;
+    rc->block = (unsigned)b;
     return 0;
 }
 
 static int rate_limits(struct cpns *srv, const struct osec_config *cfg)
 {
-    struct osec_ratelimit_config rc = { 0, 0, 0, 0 };
-    int64_t f, w, b;
+    struct osec_ratelimit_config rc;
 
-    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_max_failures", 1, 1000, 5, &f));
-    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_window", 1, 86400, 60, &w));
-    OSEC_GUARD(osec_config_get_int(cfg, "cpns-server", "auth_block", 1, 86400, 60, &b));
-    rc.max_failures = (unsigned)f;
-    rc.window = (unsigned)w;
-    rc.block = (unsigned)b;
-    OSEC_GUARD(osec_ratelimit_new(&rc, &srv->rl));
-    srv->auth.rl = srv->rl;
-    return 0;
+    OSEC_GUARD(read_limits(cfg, &rc));
+    return osec_ratelimit_new(&rc, &srv->rl);
+}
+
+void cpns_auth(struct cpns *srv, struct osec_httpauth *a)
+{
+    a->digest = atomic_load(&srv->digest);
+    a->rl = srv->rl;
+    a->allow_basic = atomic_load(&srv->allow_basic);
 }
 
 static int gen_secret(void *arg, struct osec_buf *out)
@@ -240,55 +287,95 @@ static int psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_
     return osec_lookup_entity_psk(w->st, srv->m, identity, psk, psk_max, psk_len);
 }
 
-static int setup_security(struct cpns *srv, struct osec_digest_server_config *dc)
+/* A Digest server for the current policy, sharing the nonce secret (from
+ * the store) and the replay cache with every previous one. */
+static int build_digest(struct cpns *srv, struct osec_digest_server_config *dc,
+                        struct osec_digest_server **out)
 {
-    struct osec_tls_server_opts to;
     struct osec_store *st = NULL;
     int rc;
 
-    OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
     OSEC_CHECK(rc, osec_store_open(srv->store_url, &st));
     OSEC_CHECK(rc, osec_account_realm(st, srv->realm, sizeof(srv->realm)));
     OSEC_CHECK(rc, nonce_secret(srv, st, dc->secret));
     dc->realm = srv->realm;
     dc->qop = OSEC_DIGEST_QOP_AUTH | OSEC_DIGEST_QOP_AUTH_INT;
-    OSEC_CHECK(rc, osec_digest_server_new(dc, &srv->digest));
-    srv->auth.digest = srv->digest;
-    memset(&to, 0, sizeof(to));
-    to.cert_file = srv->cert;
-    to.key_file = srv->key;
-    to.psk_lookup = srv->psk ? psk_lookup : NULL;
-    to.psk_arg = srv;
-    srv->ssl = osec_tls_server_ctx(&to);
-    if (!srv->ssl)
-        rc = osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
+    dc->replay = osec_digest_replay_mem_check;
+    dc->replay_arg = srv->replay;
+    rc = osec_digest_server_new(dc, out);
 out:
     osec_wipe(dc->secret, sizeof(dc->secret));
     osec_store_close(&st);
     return rc;
 }
 
+static SSL_CTX *build_tls(struct cpns *srv, const char *cert, const char *key)
+{
+    struct osec_tls_server_opts to;
+
+    memset(&to, 0, sizeof(to));
+    to.cert_file = cert;
+    to.key_file = key;
+    to.psk_lookup = srv->psk ? psk_lookup : NULL;
+    to.psk_arg = srv;
+    return osec_tls_server_ctx(&to);
+}
+
+static int setup_security(struct cpns *srv, struct osec_digest_server_config *dc)
+{
+    struct osec_digest_server *d = NULL;
+
+    OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
+    OSEC_GUARD(osec_digest_replay_mem_new(0, NULL, NULL, &srv->replay));
+    OSEC_GUARD(build_digest(srv, dc, &d));
+    atomic_store(&srv->digest, d);
+    srv->ssl = build_tls(srv, srv->cert, srv->key);
+    if (!srv->ssl)
+        return osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
+    return 0;
+}
+
+/* SIGHUP: certificates, Digest policy, limits and log level from the
+ * configuration file, without dropping established sessions.  Any error
+ * keeps the running configuration. */
 static void reload(void *arg)
 {
+    static struct policy p;
     struct cpns *srv = arg;
+    struct osec_digest_server_config dc;
+    struct osec_digest_server *d = NULL;
     struct osec_config *cfg = NULL;
-    const char *s;
-    enum osec_log_level l;
+    struct osec_ratelimit_config rl;
+    SSL_CTX *ctx = NULL;
 
-    if (!srv->config_path) {
-        osec_info("config.reload", "result=no-config-file");
-        return;
+    memset(&dc, 0, sizeof(dc));
+    if (srv->config_path && (osec_config_load(srv->config_path, &cfg) < 0 ||
+                             osec_config_check_keys(cfg, "cpns-server", config_keys) < 0))
+        goto fail;
+    if (read_limits(cfg, &rl) < 0)
+        goto fail;
+    if (read_policy(srv, cfg, NULL, &dc, &p) < 0)
+        goto fail;
+    if (srv->nretired == sizeof(srv->retired) / sizeof(srv->retired[0])) {
+        (void)osec_error_set(OSEC_EBUSY, __FILE__, __LINE__, "too many reloads; restart");
+        goto fail;
     }
-    if (osec_config_load(srv->config_path, &cfg) < 0 ||
-        osec_config_check_keys(cfg, "cpns-server", config_keys) < 0) {
-        osec_error("config.reload_failed", "error=\"%s\"", osec_error_msg());
-        osec_config_free(&cfg);
-        return;
-    }
-    s = osec_config_get(cfg, "cpns-server", "log_level");
-    if (s && osec_log_parse_level(s, &l) == 0)
-        osec_log_set_level(l);
-    osec_info("config.reload", "result=ok file=\"%s\"", srv->config_path);
+    if (build_digest(srv, &dc, &d) < 0 || !(ctx = build_tls(srv, p.cert, p.key)))
+        goto fail;
+    /* nothing can fail from here on */
+    osec_ratelimit_set_config(srv->rl, &rl);
+    (void)osec_net_server_set_ssl_ctx(srv->net, ctx);
+    srv->retired[srv->nretired++] = atomic_exchange(&srv->digest, d);
+    commit_policy(srv, &p);
+    osec_config_free(&cfg);
+    osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\"",
+              srv->config_path ? srv->config_path : "-", srv->cert);
+    return;
+fail:
+    osec_error("config.reload_failed", "error=\"%s\" (running configuration kept)",
+               osec_error_msg());
+    osec_digest_server_free(&d);
+    SSL_CTX_free(ctx);
     osec_config_free(&cfg);
 }
 
@@ -354,7 +441,14 @@ int main(int argc, char **argv)
     osec_metrics_free(&srv.metrics);
     osec_net_server_free(&srv.net);
     osec_tls_ctx_free(&srv.ssl);
-    osec_digest_server_free(&srv.digest);
+    {
+        struct osec_digest_server *d = atomic_load(&srv.digest);
+
+        osec_digest_server_free(&d);
+        for (size_t i = 0; i < srv.nretired; i++)
+            osec_digest_server_free(&srv.retired[i]);
+        osec_digest_replay_mem_free(&srv.replay);
+    }
     osec_ratelimit_free(&srv.rl);
     osec_master_free(&srv.m);
     return rc ? 1 : 0;
