@@ -30,12 +30,14 @@ static void *conn_open(struct osec_net_conn *c, void *worker)
         free(tc);
         return NULL;
     }
+    osec_metric_add(gw_m.sessions, 1);
     return tc;
 }
 
 static void conn_close(struct osec_net_conn *c, void *state)
 {
     (void)c;
+    osec_metric_add(gw_m.sessions, -1);
     free(state);
 }
 

@@ -12,6 +12,7 @@
 #include "omasec/devstate.h"
 #include "omasec/digest.h"
 #include "omasec/http.h"
+#include "omasec/metrics.h"
 #include "omasec/net.h"
 #include "omasec/pn.h"
 
@@ -35,7 +36,19 @@ struct gw {
     bool dtls_running;
     struct osec_net_server *tunnel;     /* enrolment tunnel (CONNECT), or NULL */
     pthread_t tunnel_thread;
+    struct osec_metrics *metrics;       /* --metrics, or NULL */
 };
+
+/* metrics.c: all NULL (no-ops) unless --metrics is given */
+struct gw_metrics {
+    struct osec_metric *established[3];  /* tls-psk, dtls-psk, digest */
+    struct osec_metric *resumed, *rejected, *auth_failed, *sessions, *psk_unknown;
+    struct osec_metric *relay[4], *relay_failed, *relay_latency;
+    struct osec_metric *upstream_up, *upstream_down;
+};
+extern struct gw_metrics gw_m;
+int gw_metrics_init(struct osec_metrics *r);
+int gw_mode_index(const char *mode);
 
 /* A PN session (one TLS connection or one DTLS association). */
 struct gw_session {

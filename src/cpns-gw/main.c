@@ -6,6 +6,7 @@
 
 #include "gw.h"
 #include "omasec/error.h"
+#include "omasec/config.h"
 #include "omasec/keys.h"
 #include "omasec/log.h"
 #include "omasec/tls.h"
@@ -36,6 +37,10 @@ static const char usage[] =
     "      --max-sessions N      TLS sessions held at once (default 4096)\n"
     "      --workers N           TLS listener threads (default 1)\n"
     "      --log-level L         debug, info, warn, error\n"
+    "      --metrics HOST:PORT   Prometheus metrics at http://HOST:PORT/metrics\n"
+    "      --config FILE         INI file, section [cpns-gw]: the long options above\n"
+    "                            with '_' for '-' (command-line options win)\n"
+    "  -n, --check-config        validate the configuration and exit\n"
     "  -h, --help\n"
     "\n"
     "pair: create a onetime key for a PNE or another GW, register it at the server\n"
@@ -45,8 +50,14 @@ static const char usage[] =
 
 struct opts {
     const char *server, *entity, *user, *password_file, *cafile, *listen, *listen_udp;
-    const char *cert, *key, *log_level, *listen_tunnel;
+    const char *cert, *key, *log_level, *listen_tunnel, *metrics, *config;
     int64_t max_sessions, workers;
+    bool check;
+};
+
+static const char *const config_keys[] = {
+    "server", "entity", "user", "password_file", "cafile", "listen", "listen_udp",
+    "listen_tunnel", "cert", "key", "log_level", "max_sessions", "workers", "metrics", NULL,
 };
 
 static int fail(const char *what)
@@ -162,6 +173,11 @@ static int run(struct gw *gw, const struct opts *o)
     nc.h = &gw_tls_handlers;
     nc.arg = gw;
     OSEC_GUARD(osec_net_server_new(&nc, &gw->net));
+    if (o->metrics) {
+        OSEC_GUARD(osec_metrics_new(&gw->metrics));
+        OSEC_GUARD(gw_metrics_init(gw->metrics));
+        OSEC_GUARD(osec_metrics_serve(gw->metrics, o->metrics));
+    }
     check_upstream(gw);
     if (gw->dtls)
         OSEC_GUARD(gw_dtls_start(gw));
@@ -252,7 +268,8 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         { "log-level", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
         { "listen-tunnel", required_argument, NULL, 'T' },
         { "max-sessions", required_argument, NULL, 'M' }, { "workers", required_argument, NULL, 'W' },
-        { NULL, 0, NULL, 0 },
+        { "metrics", required_argument, NULL, 'P' }, { "config", required_argument, NULL, 'f' },
+        { "check-config", no_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
     };
     int ch;
 
@@ -270,6 +287,9 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         case 'K': o->key = optarg; break;
         case 'L': o->log_level = optarg; break;
         case 'T': o->listen_tunnel = optarg; break;
+        case 'P': o->metrics = optarg; break;
+        case 'f': o->config = optarg; break;
+        case 'n': o->check = true; break;
         case 'M':
             if (osec_parse_i64(optarg, 1, 1000000, &o->max_sessions) < 0) {
                 fputs("cpns-gw: --max-sessions must be 1..1000000\n", stderr);
@@ -286,18 +306,61 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (!*data || (!o->cert) != (!o->key)) {
-        fputs(!*data ? "cpns-gw: --data DIR is required\n"
-                     : "cpns-gw: --cert and --key go together\n", stderr);
+    if (!*data) {
+        fputs("cpns-gw: --data DIR is required\n", stderr);
         return 2;
     }
-    if (o->log_level) {
-        enum osec_log_level l;
+    return 0;
+}
 
-        if (osec_log_parse_level(o->log_level, &l) != 0) {
-            fputs("cpns-gw: bad --log-level\n", stderr);
-            return 2;
-        }
+static void fill(const char **opt, const struct osec_config *cfg, const char *key)
+{
+    if (!*opt)
+        *opt = osec_config_get(cfg, "cpns-gw", key);
+}
+
+static int fill_num(int64_t *opt, const struct osec_config *cfg, const char *key, int64_t max)
+{
+    return *opt ? 0 : osec_config_get_int(cfg, "cpns-gw", key, 0, max, 0, opt);
+}
+
+/* Command-line options win; the rest comes from [cpns-gw]; then check. */
+static int settle(struct opts *o, const struct osec_config *cfg)
+{
+    char h[256];
+    uint16_t p;
+    enum osec_log_level l;
+
+    OSEC_GUARD(osec_config_check_keys(cfg, "cpns-gw", config_keys));
+    fill(&o->server, cfg, "server");
+    fill(&o->entity, cfg, "entity");
+    fill(&o->user, cfg, "user");
+    fill(&o->password_file, cfg, "password_file");
+    fill(&o->cafile, cfg, "cafile");
+    fill(&o->listen, cfg, "listen");
+    fill(&o->listen_udp, cfg, "listen_udp");
+    fill(&o->listen_tunnel, cfg, "listen_tunnel");
+    fill(&o->cert, cfg, "cert");
+    fill(&o->key, cfg, "key");
+    fill(&o->log_level, cfg, "log_level");
+    fill(&o->metrics, cfg, "metrics");
+    OSEC_GUARD(fill_num(&o->max_sessions, cfg, "max_sessions", 1000000));
+    OSEC_GUARD(fill_num(&o->workers, cfg, "workers", 64));
+    OSEC_ENSURE(!o->cert == !o->key, OSEC_ECONFIG, "cert and key go together");
+    OSEC_ENSURE(!o->server || osec_cpns_parse_url(o->server, h, sizeof(h), &p) == 0,
+                OSEC_ECONFIG, "bad server URL '%s'", o->server);
+    OSEC_ENSURE(!o->listen || osec_net_parse_hostport(o->listen, h, sizeof(h), &p) == 0,
+                OSEC_ECONFIG, "bad listen address");
+    OSEC_ENSURE(!o->listen_udp || osec_net_parse_hostport(o->listen_udp, h, sizeof(h), &p) == 0,
+                OSEC_ECONFIG, "bad listen_udp address");
+    OSEC_ENSURE(!o->listen_tunnel ||
+                    osec_net_parse_hostport(o->listen_tunnel, h, sizeof(h), &p) == 0,
+                OSEC_ECONFIG, "bad listen_tunnel address");
+    OSEC_ENSURE(!o->metrics || osec_net_parse_hostport(o->metrics, h, sizeof(h), &p) == 0,
+                OSEC_ECONFIG, "bad metrics address");
+    if (o->log_level) {
+        OSEC_ENSURE(osec_log_parse_level(o->log_level, &l) == 0, OSEC_ECONFIG,
+                    "bad log level '%s'", o->log_level);
         osec_log_set_level(l);
     }
     return 0;
@@ -306,6 +369,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
 int main(int argc, char **argv)
 {
     static struct gw gw;
+    struct osec_config *cfg = NULL;
     struct opts o;
     const char *data = NULL;
     int rc;
@@ -313,6 +377,15 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     if ((rc = parse(argc, argv, &o, &data)) != 0)
         return rc;
+    if ((o.config && osec_config_load(o.config, &cfg) < 0) || settle(&o, cfg) < 0) {
+        osec_config_free(&cfg);
+        return fail("configuration");
+    }
+    if (o.check) {
+        osec_config_free(&cfg);
+        printf("cpns-gw: configuration ok\n");
+        return 0;
+    }
     (void)pthread_mutex_init(&gw.up_mu, NULL);
     if (osec_devstate_open(data, true, &gw.ds) < 0)
         return fail(data);
@@ -333,5 +406,7 @@ int main(int argc, char **argv)
     osec_cpns_client_free(&gw.up);
     osec_pn_identity_wipe(&gw.id);
     osec_devstate_close(&gw.ds);
+    osec_metrics_free(&gw.metrics);
+    osec_config_free(&cfg);
     return rc;
 }

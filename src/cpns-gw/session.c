@@ -10,6 +10,7 @@
 #include "omasec/keys.h"
 #include "omasec/log.h"
 #include "omasec/tls.h"
+#include "omasec/util.h"
 
 int gw_psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_max,
                   size_t *psk_len)
@@ -25,6 +26,8 @@ int gw_psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_max,
     rc = osec_pn_key_load(gw->ds, identity, &k);
     if (rc == OSEC_ESTALE || rc == OSEC_EINVAL || rc == OSEC_EPARSE)
         rc = osec_error_set(OSEC_ENOTFOUND, __FILE__, __LINE__, "unknown or expired identity");
+    if (rc == OSEC_ENOTFOUND)
+        osec_metric_inc(gw_m.psk_unknown);
     if (rc == 0) {
         rc = osec_pn_key_psk(&k, psk);
         *psk_len = OSEC_KEY_LEN;
@@ -41,6 +44,7 @@ static bool establish(struct gw_session *s, const struct osec_pn_key *otk)
     int rc;
 
     if (osec_devstate_del(s->gw->ds, otk->id) < 0) {
+        osec_metric_inc(gw_m.rejected);
         osec_warn("pn.rejected", "peer=%s key_id=%s reason=\"onetime key already used\"",
                   s->where, otk->id);
         return false;
@@ -57,6 +61,7 @@ static bool establish(struct gw_session *s, const struct osec_pn_key *otk)
     }
     (void)osec_strlcpy(s->peer, otk->peer, sizeof(s->peer));
     s->authenticated = true;
+    osec_metric_inc(gw_m.established[gw_mode_index(s->mode)]);
     osec_info("pn.established", "peer_entity=%s key_id=%s mode=%s addr=%s", s->peer, otk->id,
               s->mode, s->where);
     return true;
@@ -78,6 +83,7 @@ bool gw_session_start(struct gw_session *s, SSL *ssl, const char *mode)
     if (strncmp(ident, OSEC_PN_SESSION_PREFIX, strlen(OSEC_PN_SESSION_PREFIX)) == 0) {
         (void)osec_strlcpy(s->peer, k.peer, sizeof(s->peer));
         s->authenticated = true;
+        osec_metric_inc(gw_m.resumed);
         osec_info("pn.resumed", "peer_entity=%s mode=%s addr=%s", s->peer, s->mode, s->where);
         ok = true;
     } else {
@@ -179,6 +185,8 @@ static void digest_hello(struct gw_session *s, const struct osec_http_request *r
     if (rc == 0)
         rc = osec_digest_server_verify(s->gw->digest, &dr, &creds, otk_secret, &l, &res);
     if (rc == OSEC_ESTALE || rc < 0) {
+        if (rc != OSEC_ESTALE && authz.len)
+            osec_metric_inc(gw_m.auth_failed);
         osec_info("pn.auth_failed", "addr=%s mode=digest reason=%s", s->where, osec_strerror(rc));
         osec_wipe(&l.key, sizeof(l.key));
         challenge(s, out, rc == OSEC_ESTALE);
@@ -204,6 +212,7 @@ static void relay(struct gw_session *s, const struct osec_http_request *req, str
     struct osec_cpns_response r;
     struct osec_slice a = { NULL, 0 };
     char method[16], target[2048], authz[4096] = "";
+    uint64_t t0;
     int rc;
 
     if (osec_slice_to_cstr(req->method, method, sizeof(method)) < 0 ||
@@ -215,8 +224,13 @@ static void relay(struct gw_session *s, const struct osec_http_request *req, str
         return;
     }
     osec_cpns_response_init(&r);
+    t0 = osec_time_mono_us();
     rc = gw_upstream_relay(s->gw, method, target, req->body, authz[0] ? authz : NULL, s->peer, &r);
+    osec_metric_observe_us(gw_m.relay_latency, osec_time_mono_us() - t0);
+    if (rc == 0 && r.status >= 200 && r.status < 600)
+        osec_metric_inc(gw_m.relay[r.status / 100 - 2]);
     if (rc < 0) {
+        osec_metric_inc(gw_m.relay_failed);
         reply(out, 503, "{\"error\":\"unavailable\",\"message\":\"CPNS Server unreachable\"}",
               NULL, NULL, false);
     } else {

@@ -24,6 +24,7 @@ static int ensure(struct gw *gw)
                 (unsigned long long)(gw->up_retry_at - now));
     rc = osec_cpns_client_connect(gw->up);
     if (rc < 0) {
+        osec_metric_inc(gw_m.upstream_down);
         gw->up_backoff_ms = gw->up_backoff_ms ? gw->up_backoff_ms * 2 : BACKOFF_MIN_MS;
         if (gw->up_backoff_ms > BACKOFF_MAX_MS)
             gw->up_backoff_ms = BACKOFF_MAX_MS;
@@ -32,6 +33,7 @@ static int ensure(struct gw *gw)
                   (unsigned)gw->id.server_port, gw->up_backoff_ms, osec_error_msg());
         return rc;
     }
+    osec_metric_inc(gw_m.upstream_up);
     gw->up_backoff_ms = 0;
     gw->up_retry_at = 0;
     osec_info("upstream.up", "server=%s:%u entity=%s auth=tls-psk", gw->id.server_host,

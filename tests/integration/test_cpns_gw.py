@@ -19,6 +19,7 @@ T = TempDir()
 S = os.path.join(T.path, "srv")
 CA = os.path.join(S, "pki", "ca.crt")
 SPORT, GPORT, UPORT, G2PORT, TPORT = free_port(), free_port(), free_port(), free_port(), free_port()
+MPORT = free_port()
 SURL = "https://127.0.0.1:%d" % SPORT
 
 
@@ -66,6 +67,7 @@ with open(os.path.join(T.path, "pw-alice"), "w") as f:
 srv = start_server()
 g1 = start_gw("gw1", "gw-1", GPORT, ["--listen-udp", "127.0.0.1:%d" % UPORT,
                                      "--listen-tunnel", "127.0.0.1:%d" % TPORT,
+                                     "--metrics", "127.0.0.1:%d" % MPORT,
                                      "--cert", os.path.join(S, "pki", "gw-1.crt"),
                                      "--key", os.path.join(S, "pki", "gw-1.key")])
 def wait_log(d, text, seconds=10.0):
@@ -216,6 +218,31 @@ for _ in range(20):
         break
     time.sleep(0.5)
 C.ok(ok, "the GW re-establishes its session after the server restarted", out + err)
+
+# ---- metrics and configuration ---------------------------------------------------
+p = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % MPORT], capture_output=True,
+                   text=True, timeout=10)
+mv = {}
+for line in p.stdout.splitlines():
+    if line and not line.startswith("#"):
+        k, _, v = line.rpartition(" ")
+        mv[k] = float(v)
+for mode in ("tls-psk", "dtls-psk", "digest"):
+    C.ok(mv.get('cpnsgw_pn_established_total{mode="%s"}' % mode, 0) >= 1,
+         "metrics: establishments over %s counted" % mode, p.stdout[:800])
+C.ok(mv.get("cpnsgw_pn_resumed_total", 0) >= 1, "metrics: resumed sessions counted")
+C.ok(mv.get('cpnsgw_relayed_total{status="2xx"}', 0) >= 1, "metrics: relayed requests counted")
+C.ok(mv.get("cpnsgw_psk_unknown_total", 0) >= 1, "metrics: reused/unknown keys counted")
+rc, out, err = run(os.path.join(BIN, "cpns-gw"), "--data", os.path.join(T.path, "gw1"), "--config",
+                   os.path.join(os.environ["OSEC_SRC"], "conf", "omasec.conf"), "--check-config")
+C.ok(rc == 0 and "configuration ok" in out, "conf/omasec.conf [cpns-gw] passes --check-config",
+     out + err)
+bad = os.path.join(T.path, "bad.conf")
+with open(bad, "w") as f:
+    f.write("[cpns-gw]\nlisten = nowhere\n")
+rc, out, err = run(os.path.join(BIN, "cpns-gw"), "--data", os.path.join(T.path, "gw1"), "--config",
+                   bad, "--check-config")
+C.ok(rc != 0 and "listen" in err, "a bad [cpns-gw] value is rejected", out + err)
 
 # ---- secrets stay secret --------------------------------------------------------
 logs = g1.read_log() + g2.read_log() + srv.read_log()
