@@ -8,7 +8,9 @@
 
 #include "ctl.h"
 #include "omasec/account.h"
+#include "omasec/crypto.h"
 #include "omasec/error.h"
+#include "omasec/keys.h"
 #include "omasec/pki.h"
 
 static int make_data_dir(const char *dir, bool *created)
@@ -166,4 +168,73 @@ int cmd_pki(struct ctl *c, int argc, char **argv)
         return 1;
     printf("issued %s/%s.crt and %s.key (CN=%s)\n", c->pki_dir, argv[1], argv[1], argv[1]);
     return 0;
+}
+
+struct check_ctx {
+    struct ctl *c;
+    char realm[OSEC_STORE_VALUE_MAX + 1];
+    unsigned long ok, bad;
+};
+
+static int check_user(const struct osec_store_user *u, void *arg)
+{
+    struct check_ctx *k = arg;
+    uint8_t ha1[OSEC_HASH_MAX];
+
+    if (osec_account_ha1(k->c->st, k->c->m, k->realm, u->name, OSEC_HASH_SHA256, ha1) == 0) {
+        k->ok++;
+    } else {
+        k->bad++;
+        fprintf(stderr, "omasecctl: user %s: sealed Digest secrets do not open: %s\n", u->name,
+                osec_error_msg());
+    }
+    osec_wipe(ha1, sizeof(ha1));
+    return 0;
+}
+
+static int check_entity(const struct osec_store_entity *e, void *arg)
+{
+    struct check_ctx *k = arg;
+    uint8_t key[OSEC_KEY_LEN];
+    int rc;
+
+    if (e->revoked)
+        return 0;
+    rc = osec_eukey_get(k->c->st, k->c->m, e->entity_id, key, NULL);
+    osec_wipe(key, sizeof(key));
+    if (rc == 0 || rc == OSEC_ESTALE) {
+        k->ok++;
+    } else {
+        k->bad++;
+        fprintf(stderr, "omasecctl: entity %s: EUKey does not open: %s\n", e->entity_id,
+                osec_error_msg());
+    }
+    return 0;
+}
+
+/* omasecctl check: the database's own integrity check, then every sealed
+ * value must open under the master key (after a crash, a restore or a
+ * master-key rotation). */
+int cmd_check(struct ctl *c, int argc, char **argv)
+{
+    struct check_ctx k;
+    int rc;
+
+    (void)argv;
+    if (argc != 0)
+        return ctl_fail("usage: omasecctl [--data DIR] check");
+    if (ctl_open(c, true) != 0)
+        return 1;
+    memset(&k, 0, sizeof(k));
+    k.c = c;
+    rc = osec_store_check(c->st);
+    if (rc < 0)
+        return ctl_fail_rc(rc, "store integrity check failed");
+    printf("store        integrity ok (%s)\n", osec_store_backend(c->st));
+    if ((rc = osec_account_realm(c->st, k.realm, sizeof(k.realm))) < 0 ||
+        (rc = osec_store_user_list(c->st, check_user, &k)) < 0 ||
+        (rc = osec_store_entity_list(c->st, NULL, check_entity, &k)) < 0)
+        return ctl_fail_rc(rc, "cannot read store");
+    printf("sealed       %lu open, %lu broken\n", k.ok, k.bad);
+    return k.bad ? 1 : 0;
 }

@@ -30,6 +30,7 @@ static const char usage[] =
     "  init                     create DIR/omasec.db, DIR/master.key and a development\n"
     "                           PKI in DIR/pki (never overwrites existing data)\n"
     "  status                   show what DIR holds\n"
+    "  check                    store integrity check, and every sealed secret opens\n"
     "  user add NAME            add a user (password from stdin or prompt)\n"
     "  user del NAME            delete a user with its addresses and entities\n"
     "  user passwd NAME         set a user's password\n"
@@ -171,7 +172,7 @@ static const struct {
 } commands[] = {
     { "init", cmd_init },     { "status", cmd_status }, { "user", cmd_user },
     { "address", cmd_address }, { "entity", cmd_entity }, { "audit", cmd_audit },
-    { "policy", cmd_policy }, { "pki", cmd_pki },
+    { "policy", cmd_policy }, { "pki", cmd_pki }, { "check", cmd_check },
 };
 
 static int set_paths(struct ctl *c, const char *store)

@@ -95,6 +95,19 @@ chmod 600 "$D/master.key"
 mv "$D/master.key" "$D/master.real"; ln -s master.real "$D/master.key"
 expect_rc 1 "symlinked master key refused" sh -c "echo x | '$CTL' --data '$D' user add dave"
 rm "$D/master.key"; mv "$D/master.real" "$D/master.key"
+expect_rc 0 "check: integrity and sealed values" "$CTL" --data "$D" check
+expect_grep "sealed +1 open, 0 broken" "$T/out" "check counts the sealed values"
+# tamper with alice's sealed HA1 values: check must say so and fail
+python3 - "$D/omasec.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+(blob,) = db.execute("SELECT ha1_sealed FROM users WHERE name='alice'").fetchone()
+b = bytearray(blob); b[-1] ^= 1
+db.execute("UPDATE users SET ha1_sealed=? WHERE name='alice'", (bytes(b),))
+db.commit()
+PY
+expect_rc 1 "check detects a tampered sealed value" "$CTL" --data "$D" check
+expect_grep "user alice: sealed Digest secrets do not open" "$T/err" "check names the broken record"
 expect_rc 0 "status" "$CTL" --data "$D" status
 expect_grep "users +1" "$T/out" "status counts users"
 
