@@ -9,6 +9,7 @@
  *   authz.pair.<userA> = userB[,userC...]
  *       gateways of userA may create onetime keys for (pair with) entities of
  *       userB, userC, ...
+ *       (the same rule lets them put those entities in their Service Groups)
  */
 #ifndef OMASEC_AUTHZ_H
 #define OMASEC_AUTHZ_H
@@ -27,7 +28,8 @@ enum osec_authz_action {
     OSEC_AUTHZ_OTK_CREATE,    /* target: peer entity id */
     OSEC_AUTHZ_ENTITY_LIST,   /* target: user whose entities are listed */
     OSEC_AUTHZ_ENTITY_REVOKE, /* target: entity id */
-    OSEC_AUTHZ_EUKEY_ASSIGN   /* target: entity id (caller is a user) */
+    OSEC_AUTHZ_EUKEY_ASSIGN,  /* target: entity id (caller is a user) */
+    OSEC_AUTHZ_GROUP_ADD      /* target: entity id a PN GW puts in its Service Group */
 };
 
 #define OSEC_AUTHZ_REASON_MAX 128

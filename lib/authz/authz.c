@@ -41,18 +41,16 @@ static int pair_granted(struct osec_store *st, const char *from, const char *to,
     return 0;
 }
 
-static int check_otk(struct osec_store *st, const struct osec_principal *who,
-                     const char *peer, char *reason, size_t len)
+/* May gateway `who` reach entity `peer` (its own user's, or a granted
+ * user's, live entity)?  Shared by onetime keys and Service Groups. */
+static int check_reach(struct osec_store *st, const struct osec_principal *who,
+                       const char *peer, char *reason, size_t len)
 {
     struct osec_store_entity e;
     char owner[OSEC_STORE_NAME_MAX + 1];
     bool granted, revoked;
     int rc;
 
-    if (strcmp(who->type, "gw") != 0)
-        return deny(reason, len, "only a PN Gateway may create onetime keys");
-    if (strcmp(who->entity_id, peer) == 0)
-        return deny(reason, len, "an entity cannot pair with itself");
     memset(&e, 0, sizeof(e));
     rc = osec_store_entity_get(st, peer, &e);
     if (rc == OSEC_ENOTFOUND)
@@ -69,6 +67,26 @@ static int check_otk(struct osec_store *st, const struct osec_principal *who,
     if (!granted)
         return deny(reason, len, "peer belongs to another user and no policy grants pairing");
     return 0;
+}
+
+static int check_otk(struct osec_store *st, const struct osec_principal *who,
+                     const char *peer, char *reason, size_t len)
+{
+    if (strcmp(who->type, "gw") != 0)
+        return deny(reason, len, "only a PN Gateway may create onetime keys");
+    if (strcmp(who->entity_id, peer) == 0)
+        return deny(reason, len, "an entity cannot pair with itself");
+    return check_reach(st, who, peer, reason, len);
+}
+
+static int check_group(struct osec_store *st, const struct osec_principal *who,
+                       const char *member, char *reason, size_t len)
+{
+    if (strcmp(who->type, "gw") != 0)
+        return deny(reason, len, "only a PN Gateway may create Service Groups");
+    if (strcmp(who->entity_id, member) == 0)
+        return 0;
+    return check_reach(st, who, member, reason, len);
 }
 
 static int check_same_user_entity(struct osec_store *st, const struct osec_principal *who,
@@ -110,6 +128,8 @@ int osec_authz_check(struct osec_store *st, const struct osec_principal *who,
         if (who->entity_id[0] && strcmp(who->entity_id, target) != 0)
             return deny(reason, reasonlen, "an entity may only revoke itself");
         return check_same_user_entity(st, who, target, reason, reasonlen);
+    case OSEC_AUTHZ_GROUP_ADD:
+        return check_group(st, who, target, reason, reasonlen);
     case OSEC_AUTHZ_EUKEY_ASSIGN:
         if (who->entity_id[0])
             return deny(reason, reasonlen, "EUKey assignment needs the owner's password");

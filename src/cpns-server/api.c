@@ -9,6 +9,7 @@
 #include "omasec/authz.h"
 #include "omasec/cpns_msg.h"
 #include "omasec/error.h"
+#include "omasec/group.h"
 #include "omasec/keys.h"
 #include "omasec/log.h"
 #include "omasec/util.h"
@@ -18,8 +19,9 @@ struct ctx {
     struct cpns_resp *resp;
     struct cpns_worker *w;
     struct osec_httpauth_result *auth;
-    struct osec_slice caps[1];
+    struct osec_slice caps[2];
     char arg[OSEC_STORE_NAME_MAX + 1];   /* decoded path capture */
+    char arg2[OSEC_STORE_NAME_MAX + 1];  /* second capture (group member routes) */
 };
 
 typedef void (*handler_fn)(struct ctx *x);
@@ -351,9 +353,27 @@ static void entity_list(struct ctx *x)
     x->resp->status = 200;
 }
 
+/* A revoked entity holds its groups' current keys: it leaves every group
+ * (new epochs) in the same transaction as the revocation. */
+static int revoke_and_purge(struct ctx *x, unsigned *groups)
+{
+    int rc;
+
+    OSEC_GUARD(osec_store_begin(x->w->st));
+    rc = osec_store_entity_revoke(x->w->st, x->arg, 0);
+    if (rc == 0)
+        rc = osec_group_purge_entity(x->w->st, x->w->srv->m, x->arg, groups);
+    if (rc < 0) {
+        (void)osec_store_rollback(x->w->st);
+        return rc;
+    }
+    return osec_store_commit(x->w->st);
+}
+
 static void entity_revoke(struct ctx *x)
 {
-    char why[OSEC_AUTHZ_REASON_MAX];
+    char why[OSEC_AUTHZ_REASON_MAX], detail[64];
+    unsigned groups = 0;
     int rc;
 
     if (!arg_entity(x))
@@ -365,7 +385,7 @@ static void entity_revoke(struct ctx *x)
         return;
     }
     if (rc == 0)
-        rc = osec_store_entity_revoke(x->w->st, x->arg, 0);
+        rc = revoke_and_purge(x, &groups);
     if (rc == OSEC_ENOTFOUND) {
         cpns_error(x->resp, 404, "not_found", "no such entity");
         return;
@@ -378,6 +398,197 @@ static void entity_revoke(struct ctx *x)
     (void)osec_buf_appendf(&x->resp->body, "{\"entity_id\":\"%s\",\"revoked\":true}", x->arg);
     osec_metric_inc(cpns_m.eukey_revoked);
     audit(x, "entity.revoke", x->arg, "by owner");
+    if (groups) {
+        (void)osec_snprintf(detail, sizeof(detail), "revoked groups=%u", groups);
+        audit(x, "group.leave", x->arg, detail);
+    }
+}
+
+/* ---- Service Groups --------------------------------------------------- */
+
+static bool arg_group(struct ctx *x)
+{
+    size_t n;
+
+    if (osec_http_pct_decode(x->caps[0], OSEC_HTTP_PCT_SEGMENT, x->arg, sizeof(x->arg), &n) < 0 ||
+        osec_group_id_valid(x->arg) < 0) {
+        cpns_error(x->resp, 400, "bad_request", "invalid group id in path");
+        return false;
+    }
+    return true;
+}
+
+static void group_json(struct osec_buf *b, const struct osec_group *g)
+{
+    (void)osec_buf_appendf(b, "{\"group\":\"%s\",\"creator\":\"%s\",\"epoch\":%u,\"members\":[",
+                           g->id, g->creator, (unsigned)g->epoch);
+    for (size_t i = 0; i < g->nmembers; i++)
+        (void)osec_buf_appendf(b, "%s\"%s\"", i ? "," : "", g->members[i]);
+    (void)osec_buf_putc(b, ']');
+}
+
+/* Map a refused group operation to HTTP; false when rc is none of them. */
+static bool group_refused(struct ctx *x, int rc, const char *subject, const char *why)
+{
+    if (rc == OSEC_EPERM)
+        deny(x, subject, why[0] ? why : "not allowed");
+    else if (rc == OSEC_EEXISTS)
+        cpns_error(x->resp, 409, "conflict", why);
+    else if (rc == OSEC_EINVAL || rc == OSEC_EBOUNDS)
+        cpns_error(x->resp, 400, "bad_request", osec_error_msg());
+    else if (rc == OSEC_ENOTFOUND)
+        cpns_error(x->resp, 404, "not_found", "no such group, or not a member of it");
+    else
+        return false;
+    return true;
+}
+
+static void group_created(struct ctx *x, const struct osec_group *g)
+{
+    char detail[64];
+
+    x->resp->status = 201;
+    group_json(&x->resp->body, g);
+    (void)osec_buf_putc(&x->resp->body, '}');
+    (void)osec_snprintf(detail, sizeof(detail), "epoch=%u members=%zu", (unsigned)g->epoch,
+                        g->nmembers);
+    audit(x, "group.create", g->id, detail);
+}
+
+static void group_create(struct ctx *x)
+{
+    struct osec_group *g = calloc(1, sizeof(*g));
+    const char *members[OSEC_GROUP_MEMBERS_MAX];
+    char why[OSEC_AUTHZ_REASON_MAX * 2];
+    int rc;
+
+    if (!g)
+        { internal(x, OSEC_ENOMEM, "group.create"); return; }
+    rc = osec_group_parse_create(x->req->http->body, g);
+    if (rc < 0) {
+        cpns_error(x->resp, 400, "bad_request", osec_error_msg());
+        free(g);
+        return;
+    }
+    for (size_t i = 0; i < g->nmembers; i++)
+        members[i] = g->members[i];
+    rc = osec_group_create(x->w->st, x->w->srv->m, &x->auth->who, g->id, members, g->nmembers,
+                           g, why, sizeof(why));
+    if (rc == 0)
+        group_created(x, g);
+    else if (!group_refused(x, rc, g->id, why))
+        internal(x, rc, "group.create");
+    osec_group_clear(g);
+    free(g);
+}
+
+static void group_key_reply(struct ctx *x, const struct osec_group *g,
+                            const struct osec_buf *wrapped)
+{
+    char detail[64];
+
+    x->resp->status = 200;
+    group_json(&x->resp->body, g);
+    (void)osec_buf_append_str(&x->resp->body, ",\"sealed\":\"");
+    (void)osec_b64url_encode(wrapped->data, wrapped->len, &x->resp->body);
+    (void)osec_buf_append_str(&x->resp->body, "\"}");
+    (void)osec_snprintf(detail, sizeof(detail), "epoch=%u", (unsigned)g->epoch);
+    audit(x, "group.key", g->id, detail);
+}
+
+static void group_key(struct ctx *x)
+{
+    struct osec_group *g;
+    struct osec_buf wrapped;
+    int rc;
+
+    if (!arg_group(x))
+        return;
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        { internal(x, OSEC_ENOMEM, "group.key"); return; }
+    osec_buf_init(&wrapped, 256);
+    rc = osec_group_key_for(x->w->st, x->w->srv->m, x->arg, x->auth->who.entity_id, g, &wrapped);
+    if (rc == OSEC_EPERM)
+        deny(x, x->arg, "not a member of this group");
+    else if (rc == OSEC_ENOTFOUND)
+        cpns_error(x->resp, 404, "not_found", "no such group");
+    else if (rc < 0)
+        internal(x, rc, "group.key");
+    else
+        group_key_reply(x, g, &wrapped);
+    osec_buf_free(&wrapped);
+    osec_group_clear(g);
+    free(g);
+}
+
+static void group_left(struct ctx *x, const struct osec_group *g)
+{
+    char detail[OSEC_STORE_NAME_MAX + 96];
+
+    x->resp->status = 200;
+    group_json(&x->resp->body, g);
+    (void)osec_buf_putc(&x->resp->body, '}');
+    (void)osec_snprintf(detail, sizeof(detail), "group=%s epoch=%u by=%s", g->id,
+                        (unsigned)g->epoch,
+                        strcmp(x->auth->who.entity_id, x->arg2) == 0 ? "self" : "creator");
+    audit(x, "group.leave", x->arg2, detail);
+}
+
+static void group_leave(struct ctx *x)
+{
+    char why[OSEC_AUTHZ_REASON_MAX * 2];
+    struct osec_group *g;
+    size_t n;
+    int rc;
+
+    if (!arg_group(x))
+        return;
+    if (osec_http_pct_decode(x->caps[1], OSEC_HTTP_PCT_SEGMENT, x->arg2, sizeof(x->arg2), &n) < 0 ||
+        osec_account_name_valid(x->arg2) < 0) {
+        cpns_error(x->resp, 400, "bad_request", "invalid entity id in path");
+        return;
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        { internal(x, OSEC_ENOMEM, "group.leave"); return; }
+    rc = osec_group_remove(x->w->st, x->w->srv->m, &x->auth->who, x->arg, x->arg2, g, why,
+                           sizeof(why));
+    if (rc == 0)
+        group_left(x, g);
+    else if (!group_refused(x, rc, x->arg2, why))
+        internal(x, rc, "group.leave");
+    osec_group_clear(g);
+    free(g);
+}
+
+static int group_item(const struct osec_group *g, void *arg)
+{
+    struct list_ctx *l = arg;
+
+    if (l->n++)
+        OSEC_GUARD(osec_buf_putc(l->b, ','));
+    group_json(l->b, g);
+    return osec_buf_putc(l->b, '}');
+}
+
+static void group_list(struct ctx *x)
+{
+    struct list_ctx l = { &x->resp->body, 0 };
+    int rc;
+
+    if (x->req->http->query.len) {
+        cpns_error(x->resp, 400, "bad_request", "no query parameters here");
+        return;
+    }
+    (void)osec_buf_appendf(l.b, "{\"entity_id\":\"%s\",\"groups\":[", x->auth->who.entity_id);
+    rc = osec_group_list(x->w->st, x->w->srv->m, x->auth->who.entity_id, group_item, &l);
+    if (rc < 0) {
+        internal(x, rc, "group.list");
+        return;
+    }
+    (void)osec_buf_append_str(l.b, "]}");
+    x->resp->status = 200;
 }
 
 /* ---- routing ---------------------------------------------------------- */
@@ -396,6 +607,10 @@ static const struct route {
     { "POST", "/cpns/v1/onetime-keys", OSEC_HTTPAUTH_ENTITY, otk_create },
     { "GET", "/cpns/v1/onetime-keys", OSEC_HTTPAUTH_ENTITY, otk_list },
     { "DELETE", "/cpns/v1/onetime-keys/*", OSEC_HTTPAUTH_ENTITY, otk_consume },
+    { "POST", "/cpns/v1/groups", OSEC_HTTPAUTH_ENTITY, group_create },
+    { "GET", "/cpns/v1/groups", OSEC_HTTPAUTH_ENTITY, group_list },
+    { "GET", "/cpns/v1/groups/*/key", OSEC_HTTPAUTH_ENTITY, group_key },
+    { "DELETE", "/cpns/v1/groups/*/members/*", OSEC_HTTPAUTH_ENTITY, group_leave },
 };
 
 static const struct route *find_route(struct ctx *x, bool *path_known, bool *bad)
