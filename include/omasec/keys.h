@@ -41,6 +41,15 @@ int osec_eukey_assign(struct osec_store *st, const struct osec_master *m,
  * OSEC_ESTALE expired, OSEC_EINTEGRITY when the sealed key does not open. */
 int osec_eukey_get(struct osec_store *st, const struct osec_master *m, const char *entity_id,
                    uint8_t key[OSEC_KEY_LEN], struct osec_store_entity *ent);
+/* Revoke an entity: its EUKey and onetime keys stop working and it leaves
+ * every Service Group it belongs to (new epochs), in one transaction.
+ * *groups (may be NULL) gets how many groups were rotated. */
+int osec_eukey_revoke(struct osec_store *st, const struct osec_master *m, const char *entity_id,
+                      unsigned *groups);
+/* Delete a user with everything it owns: its entities first leave their
+ * groups, then the user, addresses, entities and ACL entries go (one
+ * transaction). */
+int osec_user_delete(struct osec_store *st, const struct osec_master *m, const char *user);
 /* Text form (Digest password) of a key: 43 base64url chars + NUL. */
 int osec_key_to_text(const uint8_t key[OSEC_KEY_LEN], char out[OSEC_KEY_TEXT_LEN + 1]);
 int osec_key_from_text(struct osec_slice text, uint8_t key[OSEC_KEY_LEN]);

@@ -1,6 +1,8 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "omasec/error.h"
+#include "omasec/group.h"
 #include "omasec/keys.h"
 #include "omasec/util.h"
 
@@ -133,4 +135,61 @@ int osec_eukey_psk(const uint8_t eukey[OSEC_KEY_LEN], const char *entity_id,
 int osec_otk_psk(const uint8_t key[OSEC_KEY_LEN], const char *key_id, uint8_t psk[OSEC_KEY_LEN])
 {
     return osec_key_derive(key, "omasec/v1/psk/otk/", key_id, psk);
+}
+
+int osec_eukey_revoke(struct osec_store *st, const struct osec_master *m, const char *entity_id,
+                      unsigned *groups)
+{
+    int rc;
+
+    OSEC_GUARD(osec_store_begin(st));
+    rc = osec_store_entity_revoke(st, entity_id, 0);
+    if (rc == 0)
+        rc = osec_group_purge_entity(st, m, entity_id, groups);
+    if (rc < 0) {
+        (void)osec_store_rollback(st);
+        return rc;
+    }
+    return osec_store_commit(st);
+}
+
+struct purge_ctx {
+    struct osec_store *st;
+    const struct osec_master *m;
+    char (*ids)[OSEC_STORE_NAME_MAX + 1];
+    size_t n, cap;
+};
+
+static int collect(const struct osec_store_entity *e, void *arg)
+{
+    struct purge_ctx *p = arg;
+
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 16;
+        void *n = realloc(p->ids, ncap * sizeof(*p->ids));
+
+        OSEC_ENSURE(n != NULL, OSEC_ENOMEM, "out of memory");
+        p->ids = n;
+        p->cap = ncap;
+    }
+    return osec_strlcpy(p->ids[p->n++], e->entity_id, sizeof(p->ids[0]));
+}
+
+int osec_user_delete(struct osec_store *st, const struct osec_master *m, const char *user)
+{
+    struct purge_ctx p = { st, m, NULL, 0, 0 };
+    int rc;
+
+    OSEC_GUARD(osec_store_begin(st));
+    rc = osec_store_entity_list(st, user, collect, &p);
+    for (size_t i = 0; rc == 0 && i < p.n; i++)
+        rc = osec_group_purge_entity(st, m, p.ids[i], NULL);
+    if (rc == 0)
+        rc = osec_store_user_del(st, user);
+    free(p.ids);
+    if (rc < 0) {
+        (void)osec_store_rollback(st);
+        return rc;
+    }
+    return osec_store_commit(st);
 }

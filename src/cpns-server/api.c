@@ -353,22 +353,6 @@ static void entity_list(struct ctx *x)
     x->resp->status = 200;
 }
 
-/* A revoked entity holds its groups' current keys: it leaves every group
- * (new epochs) in the same transaction as the revocation. */
-static int revoke_and_purge(struct ctx *x, unsigned *groups)
-{
-    int rc;
-
-    OSEC_GUARD(osec_store_begin(x->w->st));
-    rc = osec_store_entity_revoke(x->w->st, x->arg, 0);
-    if (rc == 0)
-        rc = osec_group_purge_entity(x->w->st, x->w->srv->m, x->arg, groups);
-    if (rc < 0) {
-        (void)osec_store_rollback(x->w->st);
-        return rc;
-    }
-    return osec_store_commit(x->w->st);
-}
 
 static void entity_revoke(struct ctx *x)
 {
@@ -385,7 +369,7 @@ static void entity_revoke(struct ctx *x)
         return;
     }
     if (rc == 0)
-        rc = revoke_and_purge(x, &groups);
+        rc = osec_eukey_revoke(x->w->st, x->w->srv->m, x->arg, &groups);
     if (rc == OSEC_ENOTFOUND) {
         cpns_error(x->resp, 404, "not_found", "no such entity");
         return;

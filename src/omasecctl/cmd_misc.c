@@ -5,6 +5,7 @@
 #include "ctl.h"
 #include "omasec/buf.h"
 #include "omasec/error.h"
+#include "omasec/keys.h"
 #include "omasec/util.h"
 
 static int print_address(const struct osec_store_address *a, void *arg)
@@ -109,7 +110,9 @@ int cmd_entity(struct ctl *c, int argc, char **argv)
         return rc < 0 ? ctl_fail_rc(rc, "cannot list entities") : 0;
     }
     if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
-        rc = osec_store_entity_revoke(c->st, argv[1], 0);
+        if (ctl_open(c, true) != 0)
+            return 1;
+        rc = osec_eukey_revoke(c->st, c->m, argv[1], NULL);
         if (rc == OSEC_ENOTFOUND)
             return ctl_fail("no such entity '%s'", argv[1]);
         if (rc < 0)

@@ -6,6 +6,7 @@
 #include "omasec/account.h"
 #include "omasec/crypto.h"
 #include "omasec/error.h"
+#include "omasec/keys.h"
 #include "omasec/util.h"
 
 static const char user_usage[] =
@@ -68,9 +69,9 @@ static int user_del(struct ctl *c, const char *name)
 {
     int rc;
 
-    if (ctl_open(c, false) != 0)
+    if (ctl_open(c, true) != 0)
         return 1;
-    rc = osec_store_user_del(c->st, name);
+    rc = osec_user_delete(c->st, c->m, name);
     if (rc == OSEC_ENOTFOUND)
         return ctl_fail("no such user '%s'", name);
     if (rc < 0)

@@ -18,6 +18,7 @@
 #include "omasec/ratelimit.h"
 #include "omasec/util.h"
 #include "omasec/devstate.h"
+#include "omasec/group.h"
 #include "omasec/pn.h"
 #include <sys/stat.h>
 
@@ -299,6 +300,37 @@ static void ratelimit_blocks_and_forgets(void **state)
     assert_null(rl);
 }
 
+static void revocation_leaves_groups(void **state)
+{
+    struct fx *f = *state;
+    uint8_t k[32];
+    int64_t exp;
+    unsigned n = 0;
+    char why[128];
+    struct osec_group g;
+    struct osec_principal gw = who("gw-a", "alice", "gw");
+    const char *members[] = { "w-a", "w-b" };
+    struct osec_store_entity e;
+
+    assert_int_equal(osec_eukey_assign(f->st, f->m, "gw-a", "gw", "alice", 3600, k, &exp), 0);
+    assert_int_equal(osec_eukey_assign(f->st, f->m, "w-a", "pne", "alice", 3600, k, &exp), 0);
+    assert_int_equal(osec_eukey_assign(f->st, f->m, "w-b", "pne", "alice", 3600, k, &exp), 0);
+    assert_int_equal(osec_group_create(f->st, f->m, &gw, "g1", members, 2, &g, why, sizeof(why)), 0);
+    assert_int_equal(g.epoch, 1);
+    assert_int_equal(osec_eukey_revoke(f->st, f->m, "w-a", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(osec_group_load(f->st, f->m, "g1", &g), 0);
+    assert_int_equal(g.epoch, 2);
+    assert_false(osec_group_is_member(&g, "w-a"));
+    assert_true(osec_group_is_member(&g, "w-b"));
+    /* deleting the user takes its entities out of their groups first */
+    assert_int_equal(osec_user_delete(f->st, f->m, "alice"), 0);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(osec_store_entity_get(f->st, "w-b", &e), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &(struct osec_store_user){ 0 }), OSEC_ENOTFOUND);
+    assert_int_equal(osec_user_delete(f->st, f->m, "alice"), OSEC_ENOTFOUND);
+}
+
 static int count_cb(const char *name, void *arg)
 {
     (void)name;
@@ -380,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lookups, setup, teardown),
         cmocka_unit_test(ratelimit_blocks_and_forgets),
         cmocka_unit_test(devstate_records),
+        cmocka_unit_test_setup_teardown(revocation_leaves_groups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
