@@ -54,6 +54,7 @@ struct osec_httpauth_result {
     const char *reason;              /* static text for the error body */
     bool via_psk, via_digest;
     struct osec_principal who;
+    int64_t entity_expires;          /* EUKey expiry of an authenticated entity */
     char relayed_by[OSEC_STORE_NAME_MAX + 1]; /* PSK identity of the relaying GW, or "" */
     struct osec_digest_creds creds;  /* valid while the request is */
     struct osec_digest_result dres;  /* wiped by osec_httpauth_info / _done */

@@ -12,6 +12,7 @@
 #ifndef OMASEC_LOOKUP_H
 #define OMASEC_LOOKUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,13 @@ struct osec_lookup {
     const struct osec_master *m;
     const char *realm;
 };
+
+/* The entity record the last successful osec_lookup_entity_digest on this
+ * thread read (without its sealed key), so that the request that follows
+ * need not read it again: true if it was entity_id.  Cleared by
+ * osec_lookup_forget(). */
+bool osec_lookup_last_entity(const char *entity_id, struct osec_store_entity *out);
+void osec_lookup_forget(void);
 
 /* osec_digest_lookup_fn for users (arg: struct osec_lookup). */
 int osec_lookup_user_digest(void *arg, const struct osec_digest_lookup *who,

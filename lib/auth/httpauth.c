@@ -22,21 +22,32 @@ static int result(struct osec_httpauth_result *res, int status, const char *reas
     return 0;
 }
 
-/* Fill who from the entity record of an authenticated Entity ID. */
-static int entity_principal(struct osec_lookup *l, const char *id, struct osec_principal *who)
+static void take(struct osec_principal *who, int64_t *expires, const struct osec_store_entity *e)
+{
+    (void)osec_strlcpy(who->entity_id, e->entity_id, sizeof(who->entity_id));
+    (void)osec_strlcpy(who->user, e->user, sizeof(who->user));
+    (void)osec_strlcpy(who->type, e->type, sizeof(who->type));
+    *expires = e->expires;
+}
+
+/* Fill who from the entity record of an authenticated Entity ID (the one
+ * the Digest lookup just read, when it is that entity: one store read). */
+static int entity_principal(struct osec_lookup *l, const char *id, struct osec_principal *who,
+                            int64_t *expires)
 {
     struct osec_store_entity e;
     int rc;
 
     memset(&e, 0, sizeof(e));
-    rc = osec_store_entity_get(l->st, id, &e);
-    if (rc == 0 && e.revoked == 0) {
-        (void)osec_strlcpy(who->entity_id, e.entity_id, sizeof(who->entity_id));
-        (void)osec_strlcpy(who->user, e.user, sizeof(who->user));
-        (void)osec_strlcpy(who->type, e.type, sizeof(who->type));
-    } else if (rc == 0 || rc == OSEC_ENOTFOUND) {
-        rc = OSEC_ENOTFOUND;
+    if (osec_lookup_last_entity(id, &e) && e.revoked == 0) {
+        take(who, expires, &e);
+        return 0;
     }
+    rc = osec_store_entity_get(l->st, id, &e);
+    if (rc == 0 && e.revoked == 0)
+        take(who, expires, &e);
+    else if (rc == 0 || rc == OSEC_ENOTFOUND)
+        rc = OSEC_ENOTFOUND;
     osec_store_entity_clear(&e);
     return rc;
 }
@@ -100,7 +111,7 @@ static int digest(const struct osec_httpauth *a, struct osec_lookup *l,
         (void)osec_strlcpy(res->who.user, res->dres.username, sizeof(res->who.user));
         return result(res, 0, NULL);
     }
-    rc = entity_principal(l, res->dres.username, &res->who);
+    rc = entity_principal(l, res->dres.username, &res->who, &res->entity_expires);
     if (rc == OSEC_ENOTFOUND)
         return result(res, 401, "authentication failed"); /* revoked meanwhile */
     OSEC_GUARD(rc);
@@ -122,7 +133,7 @@ static int authenticate(const struct osec_httpauth *a, struct osec_lookup *l,
     if (kind == OSEC_HTTPAUTH_ENTITY && req->psk_identity && auth.len == 0 &&
         req->relayed_for.len == 0) {
         (void)osec_strlcpy(name, req->psk_identity, namelen);
-        rc = entity_principal(l, req->psk_identity, &res->who);
+        rc = entity_principal(l, req->psk_identity, &res->who, &res->entity_expires);
         if (rc == OSEC_ENOTFOUND)
             return result(res, 401, "authentication failed");
         OSEC_GUARD(rc);
@@ -158,6 +169,8 @@ int osec_httpauth_check(const struct osec_httpauth *a, struct osec_lookup *l,
     int rc;
 
     memset(&res->who, 0, sizeof(res->who));
+    res->entity_expires = 0;
+    osec_lookup_forget();
     res->relayed_by[0] = '\0';
     res->status = 0;
     res->stale = res->via_psk = res->via_digest = false;

@@ -45,16 +45,40 @@ int osec_lookup_user_digest(void *arg, const struct osec_digest_lookup *who,
     return osec_strlcpy(out->username, name, sizeof(out->username));
 }
 
+static _Thread_local struct osec_store_entity last;
+static _Thread_local bool have_last;
+
+bool osec_lookup_last_entity(const char *entity_id, struct osec_store_entity *out)
+{
+    if (!have_last || strcmp(last.entity_id, entity_id) != 0)
+        return false;
+    *out = last;
+    return true;
+}
+
+void osec_lookup_forget(void)
+{
+    have_last = false;
+}
+
 int osec_lookup_entity_digest(void *arg, const struct osec_digest_lookup *who,
                               struct osec_digest_secret *out)
 {
     const struct osec_lookup *l = arg;
     uint8_t key[OSEC_KEY_LEN];
     char name[OSEC_STORE_NAME_MAX + 1], text[OSEC_KEY_TEXT_LEN + 1];
+    struct osec_store_entity e;
     int rc;
 
+    have_last = false;
     OSEC_GUARD(name_of(who, name, sizeof(name)));
-    rc = not_found_if_gone(osec_eukey_get(l->st, l->m, name, key, NULL));
+    memset(&e, 0, sizeof(e));
+    rc = not_found_if_gone(osec_eukey_get(l->st, l->m, name, key, &e));
+    if (rc == 0) {
+        osec_store_entity_clear(&e); /* keep the names and times, not the key */
+        last = e;
+        have_last = true;
+    }
     if (rc == 0)
         rc = osec_key_to_text(key, text);
     if (rc == 0) {

@@ -2,6 +2,7 @@
 #include "omasec/crypto.h"
 
 #include <limits.h>
+#include "crypto/fetch.h"
 #include <openssl/evp.h>
 
 #include "omasec/error.h"
@@ -17,9 +18,9 @@ static const EVP_CIPHER *aead_cipher(enum osec_aead_alg alg)
 {
     switch (alg) {
     case OSEC_AEAD_AES256GCM:
-        return EVP_aes_256_gcm();
+        return osec_fetched()->aes256gcm;
     case OSEC_AEAD_CHACHA20POLY1305:
-        return EVP_chacha20_poly1305();
+        return osec_fetched()->chacha20poly1305;
     }
     return NULL;
 }

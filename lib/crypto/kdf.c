@@ -1,6 +1,7 @@
 /* HKDF-SHA256 and scrypt (raw, and PHC-string password hashes). */
 #include "omasec/crypto.h"
 
+#include "crypto/fetch.h"
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -24,7 +25,7 @@ int osec_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
                      size_t ikm_len, const uint8_t *info, size_t info_len,
                      uint8_t *out, size_t out_len)
 {
-    EVP_KDF *kdf = NULL;
+    EVP_KDF *kdf = osec_fetched()->hkdf;
     EVP_KDF_CTX *kctx = NULL;
     OSSL_PARAM params[5], *p = params;
     int rc = 0;
@@ -43,7 +44,6 @@ int osec_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
                                                  info_len);
     *p = OSSL_PARAM_construct_end();
-    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
     if (kdf == NULL || (kctx = EVP_KDF_CTX_new(kdf)) == NULL) {
         rc = osec_error_ossl(OSEC_ECRYPTO, __FILE__, __LINE__, "HKDF unavailable");
         goto out;
@@ -54,7 +54,6 @@ int osec_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
     }
 out:
     EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
     return rc;
 }
 

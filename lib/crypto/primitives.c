@@ -2,6 +2,8 @@
 #include "omasec/crypto.h"
 
 #include <limits.h>
+#include "crypto/fetch.h"
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -39,15 +41,17 @@ bool osec_ct_streq(const char *a, const char *b)
 
 static const EVP_MD *hash_md(enum osec_hash_alg alg)
 {
+    const struct osec_fetched *f = osec_fetched();
+
     switch (alg) {
     case OSEC_HASH_MD5:
-        return EVP_md5();
+        return f->md5;
     case OSEC_HASH_SHA256:
-        return EVP_sha256();
+        return f->sha256;
     case OSEC_HASH_SHA512_256:
-        return EVP_sha512_256();
+        return f->sha512_256;
     case OSEC_HASH_SHA512:
-        return EVP_sha512();
+        return f->sha512;
     }
     return NULL;
 }
@@ -103,14 +107,25 @@ int osec_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data,
                      size_t data_len, uint8_t out[32])
 {
     static const uint8_t empty[1] = { 0 };
-    unsigned int olen = 0;
+    OSSL_PARAM params[2];
+    EVP_MAC_CTX *ctx;
+    size_t olen = 0;
+    int ok;
 
     OSEC_ENSURE(key_len <= INT_MAX, OSEC_EINVAL, "HMAC key too long");
     OSEC_ENSURE(key != NULL || key_len == 0, OSEC_EINVAL, "NULL HMAC key");
     OSEC_ENSURE(data != NULL || data_len == 0, OSEC_EINVAL, "NULL HMAC data");
-    /* OpenSSL treats a NULL key as "reuse the previous key": never pass one */
-    if (HMAC(EVP_sha256(), key_len ? key : empty, (int)key_len, data_len ? data : empty,
-             data_len, out, &olen) == NULL || olen != 32)
+    ctx = osec_fetched()->hmac ? EVP_MAC_CTX_new(osec_fetched()->hmac) : NULL;
+    if (!ctx)
+        return osec_error_ossl(OSEC_ECRYPTO, __FILE__, __LINE__, "HMAC unavailable");
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    /* never pass a NULL key: OpenSSL would reuse the previous one */
+    ok = EVP_MAC_init(ctx, key_len ? key : empty, key_len, params) == 1 &&
+         EVP_MAC_update(ctx, data_len ? data : empty, data_len) == 1 &&
+         EVP_MAC_final(ctx, out, &olen, 32) == 1 && olen == 32;
+    EVP_MAC_CTX_free(ctx);
+    if (!ok)
         return osec_error_ossl(OSEC_ECRYPTO, __FILE__, __LINE__, "HMAC-SHA256 failed");
     return 0;
 }

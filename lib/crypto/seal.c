@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,24 @@ struct osec_master_key {
     uint8_t key[OSEC_KEY_LEN];
 };
 
+/* Derived purpose keys are cached: HKDF on every seal/open was a tenth of
+ * a Digest verification.  The cache lives and dies with the master (wiped
+ * on free); purposes beyond its size simply replace an older entry. */
+#define DERIVED_CACHE 32
+
+struct derived {
+    uint32_t version;
+    char purpose[PURPOSE_MAX + 1];
+    uint8_t key[OSEC_KEY_LEN];
+    uint64_t used;
+};
+
 struct osec_master {
     size_t n;                     /* >= 1; keys[n-1] is the current version */
     struct osec_master_key *keys; /* sorted by version, ascending */
+    pthread_mutex_t mu;           /* guards the cache (the master is shared) */
+    struct derived cache[DERIVED_CACHE];
+    uint64_t tick;
 };
 
 /* ---- in-memory master ---------------------------------------------------- */
@@ -41,7 +57,8 @@ static int master_alloc(size_t n, struct osec_master **out)
 
     OSEC_ENSURE(m != NULL, OSEC_ENOMEM, "out of memory");
     m->keys = calloc(n, sizeof(*m->keys));
-    if (m->keys == NULL) {
+    if (m->keys == NULL || pthread_mutex_init(&m->mu, NULL) != 0) {
+        free(m->keys);
         free(m);
         OSEC_BAIL(OSEC_ENOMEM, "out of memory");
     }
@@ -58,6 +75,8 @@ void osec_master_free(struct osec_master **m)
         osec_wipe((*m)->keys, (*m)->n * sizeof(*(*m)->keys));
         free((*m)->keys);
     }
+    osec_wipe((*m)->cache, sizeof((*m)->cache));
+    (void)pthread_mutex_destroy(&(*m)->mu);
     osec_wipe(*m, sizeof(**m));
     free(*m);
     *m = NULL;
@@ -118,11 +137,44 @@ static int derive(const struct osec_master_key *k, const char *purpose,
                             OSEC_KEY_LEN);
 }
 
+/* derive() through the cache.  m is logically const: the cache is an
+ * optimisation invisible to callers. */
+static int derive_cached(const struct osec_master *cm, const struct osec_master_key *k,
+                         const char *purpose, uint8_t out[OSEC_KEY_LEN])
+{
+    struct osec_master *m = (struct osec_master *)cm;
+    struct derived *victim = &m->cache[0];
+    int rc;
+
+    (void)pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < DERIVED_CACHE; i++) {
+        struct derived *d = &m->cache[i];
+
+        if (d->used && d->version == k->version && strcmp(d->purpose, purpose) == 0) {
+            memcpy(out, d->key, OSEC_KEY_LEN);
+            d->used = ++m->tick;
+            (void)pthread_mutex_unlock(&m->mu);
+            return 0;
+        }
+        if (d->used < victim->used)
+            victim = d;
+    }
+    rc = derive(k, purpose, out);
+    if (rc == 0 && strlen(purpose) <= PURPOSE_MAX) {
+        victim->version = k->version;
+        (void)osec_strlcpy(victim->purpose, purpose, sizeof(victim->purpose));
+        memcpy(victim->key, out, OSEC_KEY_LEN);
+        victim->used = ++m->tick;
+    }
+    (void)pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
 int osec_master_derive(const struct osec_master *m, const char *purpose,
                        uint8_t out[OSEC_KEY_LEN])
 {
     OSEC_ENSURE(m != NULL && m->n > 0 && out != NULL, OSEC_EINVAL, "derive: no master key");
-    return derive(&m->keys[m->n - 1], purpose, out);
+    return derive_cached(m, &m->keys[m->n - 1], purpose, out);
 }
 
 /* ---- master key file -------------------------------------------------------- */
@@ -498,7 +550,7 @@ int osec_seal(const struct osec_master *m, const char *purpose, const uint8_t *a
     h.version = m->keys[m->n - 1].version;
     /* random 96-bit nonces: safe for far more than 2^32 seals per purpose key */
     OSEC_CHECK(rc, osec_rand_bytes(h.nonce, sizeof(h.nonce)));
-    OSEC_CHECK(rc, derive(&m->keys[m->n - 1], purpose, key));
+    OSEC_CHECK(rc, derive_cached(m, &m->keys[m->n - 1], purpose, key));
     OSEC_CHECK(rc, osec_buf_reserve(out, OSEC_SEAL_OVERHEAD + pt_len));
     put_hdr(out->data + start, &h);
     OSEC_CHECK(rc, build_aad(out->data + start, purpose, aad, aad_len, &ad));
@@ -532,7 +584,7 @@ int osec_unseal(const struct osec_master *m, const char *purpose, const uint8_t 
                 (unsigned)h.version);
     ct_len = sealed_len - SEAL_HDR_LEN;
     pt_len = ct_len - OSEC_AEAD_TAG_LEN;
-    OSEC_CHECK(rc, derive(k, purpose, key));
+    OSEC_CHECK(rc, derive_cached(m, k, purpose, key));
     OSEC_CHECK(rc, build_aad(sealed, purpose, aad, aad_len, &ad));
     OSEC_CHECK(rc, osec_buf_reserve(out, pt_len));
     OSEC_CHECK(rc, osec_aead_open(h.alg, key, h.nonce, ad.data, ad.len,

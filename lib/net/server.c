@@ -53,6 +53,7 @@ struct osec_net_server {
 
 struct osec_net_conn {
     struct worker *w;
+    uint64_t idle_since_ms;   /* last activity while idle (0: timer is exact) */
     struct bufferevent *tunnel; /* spliced to this upstream, or NULL */
     struct osec_net_conn *prev, *next;
     struct bufferevent *bev;
@@ -71,15 +72,54 @@ static void init_evthreads(void)
     (void)evthread_use_pthreads();
 }
 
-static void arm(struct osec_net_conn *c, enum conn_phase ph)
+static unsigned phase_ms(const struct osec_net_conn *c, enum conn_phase ph)
 {
     const struct osec_net_config *cfg = &c->w->srv->cfg;
-    unsigned ms = ph == PH_HANDSHAKE ? cfg->handshake_ms
-                : ph == PH_REQUEST ? cfg->request_ms : cfg->idle_ms;
+
+    return ph == PH_HANDSHAKE ? cfg->handshake_ms
+         : ph == PH_REQUEST ? cfg->request_ms : cfg->idle_ms;
+}
+
+static void arm_ms(struct osec_net_conn *c, unsigned ms)
+{
     struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
 
-    c->phase = ph;
     (void)event_add(c->deadline, &tv);
+}
+
+/* Re-arming the timer on every request costs a heap operation; an idle
+ * connection that stays idle only notes the time, and on_deadline re-arms
+ * for what is left. */
+static void arm(struct osec_net_conn *c, enum conn_phase ph)
+{
+    struct timeval now;
+
+    if (ph == PH_IDLE && c->phase == PH_IDLE &&
+        event_base_gettimeofday_cached(c->w->base, &now) == 0) {
+        c->idle_since_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_usec / 1000u;
+        return;
+    }
+    c->phase = ph;
+    c->idle_since_ms = 0;
+    arm_ms(c, phase_ms(c, ph));
+}
+
+/* An idle connection that was active since the timer was set gets the
+ * rest of its idle time. */
+static bool extend_idle(struct osec_net_conn *c)
+{
+    struct timeval now;
+    uint64_t t, limit = phase_ms(c, PH_IDLE);
+
+    if (c->phase != PH_IDLE || !c->idle_since_ms ||
+        event_base_gettimeofday_cached(c->w->base, &now) != 0)
+        return false;
+    t = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_usec / 1000u;
+    if (t >= c->idle_since_ms + limit)
+        return false;
+    arm_ms(c, (unsigned)(c->idle_since_ms + limit - t));
+    c->idle_since_ms = 0;
+    return true;
 }
 
 static void conn_free(struct osec_net_conn *c)
@@ -114,6 +154,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (extend_idle(c))
+        return;
     osec_info("conn.timeout", "peer=%s phase=%s", c->peer, names[c->phase]);
     conn_free(c);
 }
@@ -359,6 +401,21 @@ static void raise_nofile(void)
     }
 }
 
+/* EPOLL_USE_CHANGELIST folds the enable/disable calls a TLS handshake
+ * makes into one epoll_ctl per descriptor per loop iteration. */
+static struct event_base *new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *b;
+
+    if (!cfg)
+        return NULL;
+    (void)event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    b = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return b;
+}
+
 static void defaults(struct osec_net_config *c)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -405,7 +462,7 @@ int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_serve
         w->index = i;
         w->fd = -1;
         OSEC_CHECK(rc, bind_socket(s, i == 0, &w->fd));
-        w->base = event_base_new();
+        w->base = new_base();
         if (!w->base)
             OSEC_FAIL(rc, OSEC_ENOMEM, "event_base_new failed");
         w->lst = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, w->fd);

@@ -141,19 +141,14 @@ static void eukey_assign(struct ctx *x)
 
 static void whoami(struct ctx *x)
 {
-    struct osec_store_entity e;
-    int rc;
+    const struct osec_principal *who = &x->auth->who;
 
-    memset(&e, 0, sizeof(e));
-    rc = osec_store_entity_get(x->w->st, x->auth->who.entity_id, &e);
-    osec_store_entity_clear(&e);
-    if (rc < 0)
-        { internal(x, rc, "whoami"); return; }
     x->resp->status = 200;
     (void)osec_buf_appendf(&x->resp->body,
                            "{\"entity_id\":\"%s\",\"user_id\":\"%s\",\"type\":\"%s\","
                            "\"eukey_expires\":%lld,\"auth\":\"%s\"}",
-                           e.entity_id, e.user, e.type, (long long)e.expires,
+                           who->entity_id, who->user, who->type,
+                           (long long)x->auth->entity_expires,
                            x->auth->via_psk ? "tls-psk" : "digest");
 }
 
