@@ -42,6 +42,13 @@ int osec_udp_bind(const char *host, uint16_t port, bool reuseport, int rcvbuf, i
  * (EAGAIN), or OSEC_EIO.  A datagram longer than len is reported as
  * OSEC_EBOUNDS (and dropped). */
 ssize_t osec_udp_recv(int fd, void *buf, size_t len, struct osec_udp_addr *from);
+/* Up to n (<= OSEC_UDP_BATCH_MAX) datagrams in one system call (recvmmsg):
+ * datagram i into bufs[i] (buflen bytes each), its length in lens[i] and its
+ * sender in from[i].  Returns how many (0 when none is waiting) or OSEC_EIO.
+ * A truncated datagram gets lens[i] = 0 (the caller drops it). */
+#define OSEC_UDP_BATCH_MAX 64
+int osec_udp_recv_many(int fd, uint8_t *const *bufs, size_t buflen, size_t *lens,
+                       struct osec_udp_addr *from, unsigned n);
 /* Send one datagram; OSEC_EIO when the kernel refused it. */
 int osec_udp_send(int fd, const void *data, size_t len, const struct osec_udp_addr *to);
 

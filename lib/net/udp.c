@@ -150,6 +150,36 @@ ssize_t osec_udp_recv(int fd, void *buf, size_t len, struct osec_udp_addr *from)
     return n;
 }
 
+int osec_udp_recv_many(int fd, uint8_t *const *bufs, size_t buflen, size_t *lens,
+                       struct osec_udp_addr *from, unsigned n)
+{
+    struct mmsghdr mm[OSEC_UDP_BATCH_MAX];
+    struct iovec iov[OSEC_UDP_BATCH_MAX];
+    int got;
+
+    OSEC_ENSURE(n > 0 && n <= OSEC_UDP_BATCH_MAX, OSEC_EINVAL, "bad batch size");
+    memset(mm, 0, sizeof(mm[0]) * n);
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = bufs[i];
+        iov[i].iov_len = buflen;
+        mm[i].msg_hdr.msg_iov = &iov[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+        mm[i].msg_hdr.msg_name = &from[i].ss;
+        mm[i].msg_hdr.msg_namelen = sizeof(from[i].ss);
+    }
+    got = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 0;
+        OSEC_BAIL(OSEC_EIO, "recvmmsg: %s", strerror(errno));
+    }
+    for (int i = 0; i < got; i++) {
+        from[i].len = mm[i].msg_hdr.msg_namelen;
+        lens[i] = (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : mm[i].msg_len;
+    }
+    return got;
+}
+
 int osec_udp_send(int fd, const void *data, size_t len, const struct osec_udp_addr *to)
 {
     ssize_t n = sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL,
