@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 DATA       ?= var
 
-.PHONY: all deps build asan check run install lint fuzz bench clean
+.PHONY: all deps build asan check run install lint fuzz bench clean deb
 
 all: build
 
@@ -50,3 +50,9 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# make deb: Debian packages omasec-server, omasec-gw, libomasec-dev (+ -dbgsym)
+# built with dpkg-buildpackage from debian/ in a copy of the tree, into DEB_OUT.
+DEB_OUT ?= $(BUILD)/deb
+deb: deps
+	@./debian/build-debs $(DEB_OUT) $(JOBS)
