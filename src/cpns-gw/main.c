@@ -1,8 +1,11 @@
 /* cpns-gw: the PN Gateway (phone, home box) of the CPNS security function. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gw.h"
 #include "omasec/error.h"
@@ -66,14 +69,28 @@ static int fail(const char *what)
     return 1;
 }
 
+/* The owner's password: one line from a private file (refused when group
+ * or world can read it, or when it is a symlink), else from stdin. */
 static int read_password(const char *file, char *pw, size_t len)
 {
-    FILE *f = file ? fopen(file, "r") : stdin;
+    struct stat st;
+    FILE *f = stdin;
     size_t n;
-    int rc = 0;
+    int fd, rc = 0;
 
-    if (!f)
-        return osec_error_set(OSEC_EIO, __FILE__, __LINE__, "cannot open %s", file);
+    if (file) {
+        fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        OSEC_ENSURE(fd >= 0, OSEC_EIO, "cannot open %s", file);
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+            (void)close(fd);
+            OSEC_BAIL(OSEC_EPERM, "%s must be a regular file of mode 0600 (or 0400)", file);
+        }
+        f = fdopen(fd, "r");
+        if (!f) {
+            (void)close(fd);
+            OSEC_BAIL(OSEC_EIO, "cannot read %s", file);
+        }
+    }
     if (!fgets(pw, (int)len, f))
         rc = osec_error_set(OSEC_EINVAL, __FILE__, __LINE__, "no password given");
     if (file)

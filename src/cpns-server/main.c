@@ -31,8 +31,9 @@ static const char usage[] =
     "  -n, --check-config     validate the configuration and exit\n"
     "  -h, --help             this help\n"
     "\n"
-    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration's\n"
-    "log level.  Logs are key=value lines on stderr.\n";
+    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration\n"
+    "(certificate, Digest policy, limits, log level) for new connections and\n"
+    "keeps established sessions.  Logs are key=value lines on stderr.\n";
 
 static const char *const config_keys[] = {
     "listen", "store", "workers", "log_level", "cert", "key", "psk", "eukey_ttl",

@@ -64,6 +64,13 @@ ctl(S, "user", "add", "bob", stdin="bob-pw\n")
 ctl(S, "pki", "issue", "gw-1", "--san", "IP:127.0.0.1")
 with open(os.path.join(T.path, "pw-alice"), "w") as f:
     f.write("alice-pw\n")
+os.chmod(os.path.join(T.path, "pw-alice"), 0o644)
+rc, out, err = run(os.path.join(BIN, "cpns-gw"), "--data", os.path.join(T.path, "gwx"), "--server",
+                   SURL, "--entity", "gw-x", "--user", "alice", "--password-file",
+                   os.path.join(T.path, "pw-alice"), "--cafile", CA, "--listen",
+                   "127.0.0.1:%d" % free_port())
+C.ok(rc != 0 and "0600" in err, "a world-readable password file is refused", out + err)
+os.chmod(os.path.join(T.path, "pw-alice"), 0o600)
 srv = start_server()
 g1 = start_gw("gw1", "gw-1", GPORT, ["--listen-udp", "127.0.0.1:%d" % UPORT,
                                      "--listen-tunnel", "127.0.0.1:%d" % TPORT,
@@ -116,7 +123,8 @@ except ValueError:
     who = {}
 C.ok(rc == 0 and who.get("entity_id") == "watch-1" and who.get("auth") == "digest",
      "whoami relayed through the GW, authenticated as the PNE", out + err)
-audit = ctl(S, "audit", "--limit", "100").stdout
+_a = ctl(S, "audit", "--limit", "100")
+audit = _a.stdout + _a.stderr
 C.ok("via=gw-1" in audit or "otk.consume" in audit, "server audit records the relay/key use",
      audit[-1500:])
 
