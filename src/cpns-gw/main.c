@@ -131,6 +131,9 @@ static int identity(struct gw *gw, const struct opts *o)
     return 0;
 }
 
+static SSL_CTX *tls_ctx(struct gw *gw, const char *cert, const char *key);
+static int settle(struct opts *o, const struct osec_config *cfg);
+
 static int setup_listeners(struct gw *gw, const struct opts *o)
 {
     struct osec_digest_server_config dc;
@@ -143,18 +146,15 @@ static int setup_listeners(struct gw *gw, const struct opts *o)
     osec_wipe(dc.secret, sizeof(dc.secret));
     OSEC_GUARD(osec_net_parse_hostport(o->listen ? o->listen : "127.0.0.1:7543", gw->listen_host,
                                        sizeof(gw->listen_host), &gw->listen_port));
-    memset(&to, 0, sizeof(to));
-    to.cert_file = o->cert;
-    to.key_file = o->key;
-    to.psk_lookup = gw_psk_lookup;
-    to.psk_arg = gw;
-    gw->tls = osec_tls_server_ctx(&to);
+    gw->tls = tls_ctx(gw, o->cert, o->key);
     OSEC_ENSURE(gw->tls != NULL, OSEC_ETLS, "%s", osec_error_msg());
     if (!o->listen_udp)
         return 0;
+    memset(&to, 0, sizeof(to));
+    to.psk_lookup = gw_psk_lookup;
+    to.psk_arg = gw;
     OSEC_GUARD(osec_net_parse_hostport(o->listen_udp, gw->udp_host, sizeof(gw->udp_host),
                                        &gw->udp_port));
-    to.cert_file = to.key_file = NULL;
     gw->dtls = osec_tls_dtls_server_ctx(&to);
     OSEC_ENSURE(gw->dtls != NULL, OSEC_ETLS, "%s", osec_error_msg());
     return 0;
@@ -172,6 +172,51 @@ static void check_upstream(struct gw *gw)
         osec_warn("upstream.unavailable", "status=%d (the session opens on demand)", r.status);
     osec_cpns_response_free(&r);
 }
+
+struct reload_ctx {
+    struct gw *gw;
+    struct opts cli;    /* the command line as given (before the config file) */
+};
+
+static SSL_CTX *tls_ctx(struct gw *gw, const char *cert, const char *key)
+{
+    struct osec_tls_server_opts to;
+
+    memset(&to, 0, sizeof(to));
+    to.cert_file = cert;
+    to.key_file = key;
+    to.psk_lookup = gw_psk_lookup;
+    to.psk_arg = gw;
+    return osec_tls_server_ctx(&to);
+}
+
+/* SIGHUP: re-read the configuration file and the certificate files; new
+ * connections use the new certificate, established PN sessions are kept.
+ * A file with an error is refused and the running configuration stays. */
+static void reload(void *arg)
+{
+    struct reload_ctx *r = arg;
+    struct osec_config *cfg = NULL;
+    struct opts o = r->cli;
+    SSL_CTX *ctx = NULL;
+
+    if ((o.config && osec_config_load(o.config, &cfg) < 0) || settle(&o, cfg) < 0)
+        goto fail;
+    if (!(ctx = tls_ctx(r->gw, o.cert, o.key)) ||
+        osec_net_server_set_ssl_ctx(r->gw->net, ctx) < 0)
+        goto fail;
+    osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\"",
+              o.config ? o.config : "-", o.cert ? o.cert : "-");
+    osec_config_free(&cfg);
+    return;
+fail:
+    osec_error("config.reload_failed", "error=\"%s\" (running configuration kept)",
+               osec_error_msg());
+    SSL_CTX_free(ctx);
+    osec_config_free(&cfg);
+}
+
+static struct reload_ctx reload_ctx;
 
 static int run(struct gw *gw, const struct opts *o)
 {
@@ -203,7 +248,8 @@ static int run(struct gw *gw, const struct opts *o)
     osec_info("gw.listening", "entity=%s addr=%s:%u udp=%s:%u digest_mode=%s", gw->id.entity_id,
               gw->listen_host, (unsigned)osec_net_server_port(gw->net),
               gw->dtls ? gw->udp_host : "-", (unsigned)gw->udp_port, o->cert ? "yes" : "no");
-    rc = osec_net_server_run_signals(gw->net, NULL, NULL);
+    reload_ctx.gw = gw;
+    rc = osec_net_server_run_signals(gw->net, reload, &reload_ctx);
     gw_tunnel_stop(gw);
     gw_dtls_stop(gw);
     osec_info("gw.stopped", NULL);
@@ -394,6 +440,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     if ((rc = parse(argc, argv, &o, &data)) != 0)
         return rc;
+    reload_ctx.cli = o;
     if ((o.config && osec_config_load(o.config, &cfg) < 0) || settle(&o, cfg) < 0) {
         osec_config_free(&cfg);
         return fail("configuration");

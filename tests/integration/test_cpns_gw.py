@@ -211,6 +211,29 @@ rc, out, err = gw("gw1", "pair", "gw-2")
 rc, out, err = gw("gw2", "link", "--gw", "127.0.0.1:%d" % GPORT)
 C.ok(rc == 0 and "authenticated gw=gw-1" in out, "GW<->GW link with a onetime key", out + err)
 
+# ---- SIGHUP: a renewed GW certificate is served to new connections ---------------
+def gw_cert_cn():
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % GPORT, "-CAfile", CA],
+                       input="", capture_output=True, text=True, timeout=20)
+    return " ".join(l for l in p.stdout.splitlines() if l.strip().startswith("0 s:"))
+
+
+C.ok("gw-1" in gw_cert_cn() and "gw-1-renewed" not in gw_cert_cn(), "GW serves its certificate")
+ctl(S, "pki", "issue", "gw-1-renewed", "--san", "IP:127.0.0.1")
+for ext in ("crt", "key"):
+    with open(os.path.join(S, "pki", "gw-1-renewed." + ext), "rb") as src:
+        data = src.read()
+    with open(os.path.join(S, "pki", "gw-1." + ext), "wb") as dst:
+        dst.write(data)
+g1.proc.send_signal(signal.SIGHUP)
+C.ok(wait_log(g1, "config.reload result=ok"), "GW reload logged", g1.read_log()[-400:])
+C.ok("gw-1-renewed" in gw_cert_cn(), "new connections get the renewed certificate", gw_cert_cn())
+gw("gw1", "pair", "tv-1")
+rc, out, err = pne("tv", "join", "--gw", "127.0.0.1:%d" % GPORT, "--mode", "digest",
+                   "--gw-cafile", CA)
+C.ok(rc == 0 and "authenticated gw=gw-1" in out, "digest-mode join with the renewed certificate",
+     out + err)
+
 # ---- the upstream session survives a CPNS Server restart ------------------------
 rc_stop = srv.stop()
 C.eq(rc_stop, 0, "cpns-server stops cleanly")
