@@ -56,3 +56,10 @@ clean:
 DEB_OUT ?= $(BUILD)/deb
 deb: deps
 	@./debian/build-debs $(DEB_OUT) $(JOBS)
+
+# make soak: the long fault and load runs (scripts/soak): 1,000 concurrent
+# clients on cpns-server for SOAK_SECONDS, kill -9 rounds, floods.
+SOAK_SECONDS ?= 60
+.PHONY: soak
+soak: build
+	@BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) ./scripts/soak

@@ -537,6 +537,11 @@ void osec_net_server_free(struct osec_net_server **ps)
             evconnlistener_free(w->lst);
         while (w->head)
             conn_free(w->head);
+        /* bufferevents with a deferred callback pending are released by the
+         * loop, not by bufferevent_free: let it run once (nothing else can
+         * fire now: the listener and every connection are gone) */
+        if (w->base)
+            (void)event_base_loop(w->base, EVLOOP_NONBLOCK);
         if (w->fd >= 0)
             (void)close(w->fd);
         if (w->state && s->h.worker_stop)
@@ -658,6 +663,7 @@ void osec_net_block_signals(void)
     daemon_signals(&set);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     (void)signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a write error, not death */
 }
 
 int osec_net_server_run_signals(struct osec_net_server *s, void (*on_hup)(void *), void *arg)
