@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "omasec/account.h"
 #include "omasec/config.h"
 #include "omasec/crypto.h"
 #include "omasec/error.h"
 #include "omasec/log.h"
+#include "omasec/metrics.h"
 #include "omasec/net.h"
-#include "omasec/tls.h"
 #include "omasec/util.h"
 #include "sipd.h"
 
@@ -37,35 +36,31 @@ static const char usage[] =
     "                                 domains it may speak for (default: NAME); repeat\n"
     "  -s, --store URL                store (default sqlite:DIR/omasec.db)\n"
     "  -w, --workers N                worker threads (default 1)\n"
+    "      --metrics HOST:PORT        serve Prometheus metrics at http://HOST:PORT/metrics\n"
     "      --log-level L              debug, info, warn, error (default info)\n"
     "  -n, --check-config             validate the configuration and exit\n"
     "  -h, --help                     this help\n"
     "\n"
-    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the log level.\n";
+    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads certificates, Digest policy,\n"
+    "peers, limits and the log level, keeping connections and registrations.\n";
 
 static const char *const config_keys[] = {
     "listen", "conversation_server", "peers", "trusted_peers", "store", "workers",
     "log_level", "cert", "key", "peer_ca", "digest_algorithms", "allow_md5", "nonce_lifetime",
     "min_expires", "max_expires", "default_expires", "max_contacts", "max_bindings",
     "max_message", "transaction_cache", "handshake_timeout", "message_timeout", "idle_timeout",
-    "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", NULL,
+    "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics", NULL,
 };
 
-struct opts {
+struct sipd_opts {
     const char *listen[SIPD_LISTEN_MAX];
     size_t n_listen;
     const char *peer[OSEC_SIP_PEERS_MAX];
     size_t n_peer;
-    const char *cs, *store, *log_level;
+    const char *cs, *store, *log_level, *metrics;
     int workers;
     bool check;
 };
-
-static int fail(const char *what)
-{
-    fprintf(stderr, "cpm-sipd: %s: %s\n", what, osec_error_msg());
-    return 1;
-}
 
 static int usage_error(const char *msg)
 {
@@ -73,7 +68,15 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-static int parse_args(int argc, char **argv, struct sipd *srv, struct opts *o)
+static int add_opt(const char **list, size_t *n, size_t max, const char *v, const char *what)
+{
+    if (*n >= max)
+        return usage_error(what);
+    list[(*n)++] = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct sipd *srv, struct sipd_opts *o)
 {
     static const struct option lo[] = {
         { "data", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
@@ -81,30 +84,26 @@ static int parse_args(int argc, char **argv, struct sipd *srv, struct opts *o)
         { "conversation-server", required_argument, NULL, 'C' },
         { "peer", required_argument, NULL, 'p' }, { "store", required_argument, NULL, 's' },
         { "workers", required_argument, NULL, 'w' }, { "log-level", required_argument, NULL, 'L' },
+        { "metrics", required_argument, NULL, 'M' },
         { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int64_t v;
-    int ch;
+    int ch, rc = 0;
 
-    while ((ch = getopt_long(argc, argv, "d:c:l:C:p:s:w:nh", lo, NULL)) != -1) {
+    while (rc == 0 && (ch = getopt_long(argc, argv, "d:c:l:C:p:s:w:nh", lo, NULL)) != -1) {
         switch (ch) {
         case 'd': srv->data = optarg; break;
         case 'c': srv->config_path = optarg; break;
         case 'C': o->cs = optarg; break;
         case 's': o->store = optarg; break;
         case 'L': o->log_level = optarg; break;
+        case 'M': o->metrics = optarg; break;
         case 'n': o->check = true; break;
-        case 'l':
-            if (o->n_listen >= SIPD_LISTEN_MAX)
-                return usage_error("too many --listen");
-            o->listen[o->n_listen++] = optarg;
-            break;
-        case 'p':
-            if (o->n_peer >= OSEC_SIP_PEERS_MAX)
-                return usage_error("too many --peer");
-            o->peer[o->n_peer++] = optarg;
-            break;
+        case 'l': rc = add_opt(o->listen, &o->n_listen, SIPD_LISTEN_MAX, optarg,
+                               "too many --listen"); break;
+        case 'p': rc = add_opt(o->peer, &o->n_peer, OSEC_SIP_PEERS_MAX, optarg,
+                               "too many --peer"); break;
         case 'w':
             if (osec_parse_i64(optarg, 1, 256, &v) < 0)
                 return usage_error("--workers must be 1..256");
@@ -114,14 +113,59 @@ static int parse_args(int argc, char **argv, struct sipd *srv, struct opts *o)
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (optind != argc)
+    if (rc == 0 && optind != argc)
         return usage_error("unexpected argument");
-    if (!srv->data)
+    if (rc == 0 && !srv->data)
         return usage_error("--data DIR is required");
-    return 0;
+    return rc;
 }
 
-/* ---- configuration ----------------------------------------------------------- */
+/* ---- configuration errors ----------------------------------------------------- */
+
+/* "FILE:LINE: " of key in the file, or "" when the file does not set it.
+ * config.h keeps the line of every key but has no accessor for it; its typed
+ * getters name it in their messages, so ask one that cannot succeed (an
+ * empty choice list) and keep the location it reports. */
+static void where(const struct osec_config *cfg, const char *key, char *out, size_t len)
+{
+    static const char *const none[] = { NULL };
+    const char *msg, *end;
+    int i;
+
+    out[0] = '\0';
+    if (!cfg || !key || !osec_config_get(cfg, SEC, key) ||
+        osec_config_get_enum(cfg, SEC, key, none, 0, &i) == 0)
+        return;
+    msg = osec_error_msg();
+    end = strstr(msg, ": bad value '");
+    if (end && (size_t)(end - msg) + 3 <= len) {
+        memcpy(out, msg, (size_t)(end - msg));
+        memcpy(out + (end - msg), ": ", 3);
+    }
+}
+
+/* Record a failed step (rc < 0) and go on, so that one run names every
+ * problem.  key: the configuration key the failing value came from (NULL
+ * when it came from the command line); messages of the config module
+ * already start with FILE:LINE. */
+static int note(struct sipd_cfgerrs *e, const struct osec_config *cfg, const char *key, int rc)
+{
+    char msg[300], loc[128] = "";
+
+    if (rc >= 0)
+        return rc;
+    (void)osec_strlcpy(msg, osec_error_msg(), sizeof(msg));
+    if (!e->file || strncmp(msg, e->file, strlen(e->file)) != 0)
+        where(cfg, key, loc, sizeof(loc));
+    if (e->n < SIPD_CFG_ERRORS)
+        (void)osec_snprintf(e->msg[e->n], sizeof(e->msg[e->n]), "%s%s", loc, msg);
+    e->n++;
+    if (!e->rc)
+        e->rc = rc;
+    return rc;
+}
+
+/* ---- configuration values --------------------------------------------------------- */
 
 static int add_listen(struct sipd *srv, const char *spec)
 {
@@ -196,6 +240,8 @@ static int set_cs(struct sipd *srv, const char *text)
     struct osec_sip_uri u;
     char host[SIPD_HOST_MAX];
 
+    OSEC_ENSURE(text != NULL, OSEC_ECONFIG,
+                "--conversation-server sip:HOST:PORT (or conversation_server) is required");
     OSEC_ENSURE(osec_sip_uri_parse(osec_slice_cstr(text), &u) == 0 &&
                     u.scheme == OSEC_SIP_SCHEME_SIP && u.user.len == 0,
                 OSEC_ECONFIG, "bad conversation server '%s' (expected sip:HOST:PORT)", text);
@@ -209,8 +255,11 @@ static int set_cs(struct sipd *srv, const char *text)
                          (unsigned)(u.port ? u.port : 5060));
 }
 
-static int listeners(struct sipd *srv, const struct osec_config *cfg, const struct opts *o)
+/* The listeners; checked against the Conversation Server's address and the
+ * peers only when those are known (cs_ok / peers_ok). */
+static int listeners(struct sipd *srv, const struct osec_config *cfg, bool cs_ok, bool peers_ok)
 {
+    const struct sipd_opts *o = srv->opts;
     const char *s = osec_config_get(cfg, SEC, "listen");
     bool iwf = false;
 
@@ -232,10 +281,30 @@ static int listeners(struct sipd *srv, const struct osec_config *cfg, const stru
             (strchr(srv->listen[i].host, ':') != NULL) == (srv->cs_addr.ss.ss_family == AF_INET6))
             srv->cs_listen = (int)i;
     }
-    OSEC_ENSURE(srv->cs_listen >= 0, OSEC_ECONFIG,
+    OSEC_ENSURE(!cs_ok || srv->cs_listen >= 0, OSEC_ECONFIG,
                 "a udp listener of the conversation server's address family is required");
-    OSEC_ENSURE(!srv->n_peers || iwf, OSEC_ECONFIG, "peers are configured but no iwf listener");
+    OSEC_ENSURE(!peers_ok || !srv->n_peers || iwf, OSEC_ECONFIG,
+                "peers are configured but no iwf listener");
     return 0;
+}
+
+/* Identities: the Conversation Server, the peers and which of them are
+ * trusted, then the listeners (which depend on both). */
+static void identities(struct sipd *srv, const struct osec_config *cfg, struct sipd_cfgerrs *e)
+{
+    const struct sipd_opts *o = srv->opts;
+    const char *s;
+    bool cs_ok, peers_ok = true;
+
+    s = o->cs ? o->cs : osec_config_get(cfg, SEC, "conversation_server");
+    cs_ok = note(e, cfg, o->cs ? NULL : "conversation_server", set_cs(srv, s)) == 0;
+    for (size_t i = 0; i < o->n_peer && peers_ok; i++)
+        peers_ok = note(e, cfg, NULL, add_peer(srv, o->peer[i])) == 0;
+    if (!o->n_peer && (s = osec_config_get(cfg, SEC, "peers")) != NULL)
+        peers_ok = note(e, cfg, "peers", each_word(s, false, add_peer, srv)) == 0;
+    if (peers_ok && (s = osec_config_get(cfg, SEC, "trusted_peers")) != NULL)
+        peers_ok = note(e, cfg, "trusted_peers", each_word(s, true, trust_peer, srv)) == 0;
+    (void)note(e, cfg, o->n_listen ? NULL : "listen", listeners(srv, cfg, cs_ok, peers_ok));
 }
 
 static int get_u32(const struct osec_config *cfg, const char *key, int64_t min, int64_t max,
@@ -258,35 +327,55 @@ static int get_size(const struct osec_config *cfg, const char *key, int64_t min,
     return 0;
 }
 
-static int get_ms(const struct osec_config *cfg, const char *key, int64_t def, unsigned *out)
+static unsigned get_ms(const struct osec_config *cfg, const char *key, int64_t def,
+                       struct sipd_cfgerrs *e)
 {
-    uint32_t v;
+    uint32_t v = (uint32_t)def;
 
-    OSEC_GUARD(get_u32(cfg, key, 1, 86400, def, &v));
-    *out = v * 1000u;
+    (void)note(e, cfg, key, get_u32(cfg, key, 1, 86400, def, &v));
+    return v * 1000u;
+}
+
+/* A path from the configuration, or DATA/leaf. */
+static int path(const struct sipd *srv, const struct osec_config *cfg, const char *key,
+                const char *leaf, char *out, size_t len)
+{
+    const char *s = osec_config_get(cfg, SEC, key);
+
+    if (s)
+        OSEC_ENSURE(osec_strlcpy(out, s, len) == 0, OSEC_ECONFIG, "%s is too long", key);
+    else
+        OSEC_ENSURE(osec_snprintf(out, len, "%s/%s", srv->data, leaf) == 0, OSEC_ECONFIG,
+                    "data directory path too long");
     return 0;
 }
 
-static int paths(struct sipd *srv, const struct osec_config *cfg, const struct opts *o)
+static int store_url(struct sipd *srv, const char *s)
 {
-    const char *s = o->store ? o->store : osec_config_get(cfg, SEC, "store");
-
     if (s)
-        OSEC_GUARD(osec_strlcpy(srv->store_url, s, sizeof(srv->store_url)));
+        OSEC_ENSURE(osec_strlcpy(srv->store_url, s, sizeof(srv->store_url)) == 0,
+                    OSEC_ECONFIG, "store URL too long");
     else
-        OSEC_GUARD(osec_snprintf(srv->store_url, sizeof(srv->store_url), "sqlite:%s/omasec.db",
-                                 srv->data));
-    OSEC_GUARD(osec_snprintf(srv->master_path, sizeof(srv->master_path), "%s/master.key",
-                             srv->data));
-    s = osec_config_get(cfg, SEC, "cert");
-    OSEC_GUARD(s ? osec_strlcpy(srv->cert, s, sizeof(srv->cert))
-                 : osec_snprintf(srv->cert, sizeof(srv->cert), "%s/pki/server.crt", srv->data));
-    s = osec_config_get(cfg, SEC, "key");
-    OSEC_GUARD(s ? osec_strlcpy(srv->key, s, sizeof(srv->key))
-                 : osec_snprintf(srv->key, sizeof(srv->key), "%s/pki/server.key", srv->data));
-    s = osec_config_get(cfg, SEC, "peer_ca");
-    return s ? osec_strlcpy(srv->peer_ca, s, sizeof(srv->peer_ca))
-             : osec_snprintf(srv->peer_ca, sizeof(srv->peer_ca), "%s/pki/ca.crt", srv->data);
+        OSEC_ENSURE(osec_snprintf(srv->store_url, sizeof(srv->store_url), "sqlite:%s/omasec.db",
+                                  srv->data) == 0,
+                    OSEC_ECONFIG, "data directory path too long");
+    return 0;
+}
+
+static void paths(struct sipd *srv, const struct osec_config *cfg, struct sipd_cfgerrs *e)
+{
+    const char *s = srv->opts->store;
+
+    (void)note(e, cfg, s ? NULL : "store",
+               store_url(srv, s ? s : osec_config_get(cfg, SEC, "store")));
+    (void)note(e, cfg, NULL, path(srv, NULL, "-", "master.key", srv->master_path,
+                                  sizeof(srv->master_path)));
+    (void)note(e, cfg, "cert", path(srv, cfg, "cert", "pki/server.crt", srv->cert,
+                                    sizeof(srv->cert)));
+    (void)note(e, cfg, "key", path(srv, cfg, "key", "pki/server.key", srv->key,
+                                   sizeof(srv->key)));
+    (void)note(e, cfg, "peer_ca", path(srv, cfg, "peer_ca", "pki/ca.crt", srv->peer_ca,
+                                       sizeof(srv->peer_ca)));
 }
 
 static int parse_algs(const char *list, struct osec_digest_server_config *dc)
@@ -312,185 +401,138 @@ static int parse_algs(const char *list, struct osec_digest_server_config *dc)
     return 0;
 }
 
-static int digest_config(const struct osec_config *cfg, struct osec_digest_server_config *dc)
+static void digest_config(const struct osec_config *cfg, struct osec_digest_server_config *dc,
+                          struct sipd_cfgerrs *e)
 {
-    const char *s;
+    const char *s = osec_config_get(cfg, SEC, "digest_algorithms");
 
-    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "allow_md5", false, &dc->allow_md5));
-    s = osec_config_get(cfg, SEC, "digest_algorithms");
-    OSEC_GUARD(parse_algs(s ? s : dc->allow_md5 ? "SHA-256,MD5" : "SHA-256", dc));
-    OSEC_GUARD(osec_config_get_int(cfg, SEC, "nonce_lifetime", 10, 86400, 300,
-                                   &dc->nonce_lifetime));
+    memset(dc, 0, sizeof(*dc));
+    (void)note(e, cfg, "allow_md5", osec_config_get_bool(cfg, SEC, "allow_md5", false,
+                                                         &dc->allow_md5));
+    (void)note(e, cfg, "digest_algorithms",
+               parse_algs(s ? s : dc->allow_md5 ? "SHA-256,MD5" : "SHA-256", dc));
+    (void)note(e, cfg, "nonce_lifetime", osec_config_get_int(cfg, SEC, "nonce_lifetime", 10,
+                                                             86400, 300, &dc->nonce_lifetime));
     dc->qop = OSEC_DIGEST_QOP_AUTH;
-    return 0;
 }
 
-static int limits(struct sipd *srv, const struct osec_config *cfg, const struct opts *o)
+static void expiry(struct sipd *srv, const struct osec_config *cfg, struct sipd_cfgerrs *e)
 {
-    int64_t v;
+    uint32_t mn = 60, mx = 3600, df = 3600;
 
-    OSEC_GUARD(osec_config_get_int(cfg, SEC, "workers", 1, 256, 1, &v));
-    srv->workers = o->workers ? o->workers : (int)v;
-    OSEC_GUARD(get_u32(cfg, "min_expires", 1, 86400, 60, &srv->min_expires));
-    OSEC_GUARD(get_u32(cfg, "max_expires", srv->min_expires, 604800, 3600, &srv->max_expires));
-    OSEC_GUARD(get_u32(cfg, "default_expires", srv->min_expires, srv->max_expires,
-                       srv->max_expires < 3600 ? srv->max_expires : 3600,
-                       &srv->default_expires));
-    OSEC_GUARD(get_size(cfg, "max_contacts", 1, OSEC_SIP_CONTACT_MAX, 10, &srv->max_contacts));
-    OSEC_GUARD(get_size(cfg, "max_bindings", 1, 10000000, 100000, &srv->max_bindings));
-    OSEC_GUARD(get_size(cfg, "max_message", 1024, OSEC_SIP_MSG_MAX_DEFAULT, 65535,
-                        &srv->max_msg));
-    OSEC_GUARD(get_size(cfg, "transaction_cache", 16, 10000000, 32768, &srv->txn_cache));
-    OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_cache_ttl", 0, 3600, 5, &v));
+    (void)note(e, cfg, "min_expires", get_u32(cfg, "min_expires", 1, 86400, 60, &mn));
+    (void)note(e, cfg, "max_expires", get_u32(cfg, "max_expires", mn, 604800, 3600, &mx));
+    df = mx < 3600 ? mx : 3600;
+    (void)note(e, cfg, "default_expires", get_u32(cfg, "default_expires", mn, mx, df, &df));
+    srv->min_expires = mn;
+    srv->max_expires = mx;
+    srv->default_expires = df;
+}
+
+static void limits(struct sipd *srv, const struct osec_config *cfg, struct sipd_cfgerrs *e)
+{
+    int64_t v = 1;
+
+    (void)note(e, cfg, "workers", osec_config_get_int(cfg, SEC, "workers", 1, 256, 1, &v));
+    srv->workers = srv->opts->workers ? srv->opts->workers : (int)v;
+    expiry(srv, cfg, e);
+    (void)note(e, cfg, "max_contacts", get_size(cfg, "max_contacts", 1, OSEC_SIP_CONTACT_MAX,
+                                                10, &srv->max_contacts));
+    (void)note(e, cfg, "max_bindings", get_size(cfg, "max_bindings", 1, 10000000, 100000,
+                                                &srv->max_bindings));
+    (void)note(e, cfg, "max_message", get_size(cfg, "max_message", 1024,
+                                               OSEC_SIP_MSG_MAX_DEFAULT, 65535, &srv->max_msg));
+    (void)note(e, cfg, "transaction_cache", get_size(cfg, "transaction_cache", 16, 10000000,
+                                                     32768, &srv->txn_cache));
+    v = 5;
+    (void)note(e, cfg, "auth_cache_ttl",
+               osec_config_get_int(cfg, SEC, "auth_cache_ttl", 0, 3600, 5, &v));
     srv->auth_cache_ms = (unsigned)v * 1000u;
-    OSEC_GUARD(get_ms(cfg, "handshake_timeout", 10, &srv->handshake_ms));
-    OSEC_GUARD(get_ms(cfg, "message_timeout", 30, &srv->message_ms));
-    return get_ms(cfg, "idle_timeout", 3600, &srv->idle_ms);
+    srv->handshake_ms = get_ms(cfg, "handshake_timeout", 10, e);
+    srv->message_ms = get_ms(cfg, "message_timeout", 30, e);
+    srv->idle_ms = get_ms(cfg, "idle_timeout", 3600, e);
 }
 
-static int apply_config(struct sipd *srv, const struct osec_config *cfg, const struct opts *o,
-                        struct osec_digest_server_config *dc)
+static void rate_limits(const struct osec_config *cfg, struct osec_ratelimit_config *rl,
+                        struct sipd_cfgerrs *e)
 {
+    uint32_t f = 5, w = 60, b = 60;
+
+    (void)note(e, cfg, "auth_max_failures", get_u32(cfg, "auth_max_failures", 1, 100000, 5, &f));
+    (void)note(e, cfg, "auth_window", get_u32(cfg, "auth_window", 1, 86400, 60, &w));
+    (void)note(e, cfg, "auth_block", get_u32(cfg, "auth_block", 1, 86400, 60, &b));
+    memset(rl, 0, sizeof(*rl));
+    rl->max_failures = f;
+    rl->window = w;
+    rl->block = b;
+}
+
+static int set_log_level(struct sipd *srv, const char *s)
+{
+    OSEC_ENSURE(osec_log_parse_level(s, &srv->log_level) == 0, OSEC_ECONFIG,
+                "bad log level '%s' (debug, info, warn or error)", s);
+    srv->has_log_level = true;
+    return 0;
+}
+
+static int set_metrics(struct sipd *srv, const char *s)
+{
+    char host[SIPD_HOST_MAX];
+    uint16_t port;
+
+    OSEC_ENSURE(osec_net_parse_hostport(s, host, sizeof(host), &port) == 0, OSEC_ECONFIG,
+                "bad metrics address '%s' (expected HOST:PORT, numeric host)", s);
+    return osec_strlcpy(srv->metrics, s, sizeof(srv->metrics));
+}
+
+static void operations(struct sipd *srv, const struct osec_config *cfg, struct sipd_cfgerrs *e)
+{
+    const struct sipd_opts *o = srv->opts;
     const char *s;
 
-    OSEC_GUARD(osec_config_check_keys(cfg, SEC, config_keys));
-    s = o->cs ? o->cs : osec_config_get(cfg, SEC, "conversation_server");
-    OSEC_ENSURE(s != NULL, OSEC_ECONFIG, "--conversation-server sip:HOST:PORT is required");
-    OSEC_GUARD(set_cs(srv, s));
-    for (size_t i = 0; i < o->n_peer; i++)
-        OSEC_GUARD(add_peer(srv, o->peer[i]));
-    if (!o->n_peer && (s = osec_config_get(cfg, SEC, "peers")) != NULL)
-        OSEC_GUARD(each_word(s, false, add_peer, srv));
-    if ((s = osec_config_get(cfg, SEC, "trusted_peers")) != NULL)
-        OSEC_GUARD(each_word(s, true, trust_peer, srv));
-    OSEC_GUARD(listeners(srv, cfg, o));
-    OSEC_GUARD(paths(srv, cfg, o));
-    OSEC_GUARD(limits(srv, cfg, o));
-    OSEC_GUARD(digest_config(cfg, dc));
     s = o->log_level ? o->log_level : osec_config_get(cfg, SEC, "log_level");
-    if (s) {
-        enum osec_log_level l;
+    if (s)
+        (void)note(e, cfg, o->log_level ? NULL : "log_level", set_log_level(srv, s));
+    s = o->metrics ? o->metrics : osec_config_get(cfg, SEC, "metrics");
+    if (s)
+        (void)note(e, cfg, o->metrics ? NULL : "metrics", set_metrics(srv, s));
+}
 
-        OSEC_ENSURE(osec_log_parse_level(s, &l) == 0, OSEC_ECONFIG, "bad log level '%s'", s);
-        osec_log_set_level(l);
-    }
+int sipd_config_read(struct sipd *srv, const struct osec_config *cfg,
+                     struct osec_digest_server_config *dc, struct osec_ratelimit_config *rl,
+                     struct sipd_cfgerrs *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->file = srv->config_path;
+    (void)note(e, cfg, NULL, osec_config_check_keys(cfg, SEC, config_keys));
+    identities(srv, cfg, e);
+    paths(srv, cfg, e);
+    limits(srv, cfg, e);
+    digest_config(cfg, dc, e);
+    rate_limits(cfg, rl, e);
+    operations(srv, cfg, e);
+    return e->rc;
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+static int start_metrics(struct sipd *srv)
+{
+    if (!srv->metrics[0])
+        return 0;
+    OSEC_GUARD(osec_metrics_new(&srv->metrics_reg));
+    OSEC_GUARD(sipd_metrics_init(srv->metrics_reg));
+    OSEC_GUARD(osec_metrics_serve(srv->metrics_reg, srv->metrics));
+    osec_info("metrics.listening", "addr=%s port=%u path=/metrics", srv->metrics,
+              (unsigned)osec_metrics_port(srv->metrics_reg));
     return 0;
 }
 
-static int rate_limits(struct sipd *srv, const struct osec_config *cfg)
+static void stop_metrics(struct sipd *srv)
 {
-    struct osec_ratelimit_config rc = { 0, 0, 0, 0 };
-    uint32_t f, w, b;
-
-    OSEC_GUARD(get_u32(cfg, "auth_max_failures", 1, 100000, 5, &f));
-    OSEC_GUARD(get_u32(cfg, "auth_window", 1, 86400, 60, &w));
-    OSEC_GUARD(get_u32(cfg, "auth_block", 1, 86400, 60, &b));
-    rc.max_failures = f;
-    rc.window = w;
-    rc.block = b;
-    OSEC_GUARD(osec_ratelimit_new(&rc, &srv->rl));
-    srv->auth.rl = srv->rl;
-    return 0;
-}
-
-/* ---- security state --------------------------------------------------------- */
-
-static int gen_secret(void *arg, struct osec_buf *out)
-{
-    const struct osec_master *m = arg;
-    uint8_t secret[OSEC_DIGEST_SECRET_LEN];
-    int rc = osec_rand_bytes(secret, sizeof(secret));
-
-    if (rc == 0)
-        rc = osec_seal(m, "nonce-secret", NULL, 0, secret, sizeof(secret), out);
-    osec_wipe(secret, sizeof(secret));
-    return rc;
-}
-
-/* The SIP nonce secret is shared through the store (sealed), so several
- * cpm-sipd instances accept each other's nonces; it is not cpns-server's. */
-static int nonce_secret(struct sipd *srv, struct osec_store *st, uint8_t out[32])
-{
-    struct osec_store_blob b = { NULL, 0 };
-    struct osec_buf pt;
-    int rc;
-
-    osec_buf_init_secret(&pt, 64);
-    OSEC_CHECK(rc, osec_store_meta_get_or_create(st, "sip.nonce_secret", gen_secret, srv->m, &b));
-    OSEC_CHECK(rc, osec_unseal(srv->m, "nonce-secret", NULL, 0, b.data, b.len, &pt));
-    if (pt.len != OSEC_DIGEST_SECRET_LEN)
-        OSEC_FAIL(rc, OSEC_EINTEGRITY, "bad nonce secret length");
-    memcpy(out, pt.data, OSEC_DIGEST_SECRET_LEN);
-out:
-    osec_store_blob_free(&b);
-    osec_buf_free(&pt);
-    return rc;
-}
-
-static int tls_contexts(struct sipd *srv)
-{
-    struct osec_tls_server_opts to;
-    bool tls = false, iwf = false;
-
-    for (size_t i = 0; i < srv->n_listen; i++) {
-        tls |= srv->listen[i].tp == TP_TLS;
-        iwf |= srv->listen[i].tp == TP_IWF;
-    }
-    memset(&to, 0, sizeof(to));
-    to.cert_file = srv->cert;
-    to.key_file = srv->key;
-    if (tls && !(srv->tls = osec_tls_server_ctx(&to)))
-        return osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
-    to.verify_client = OSEC_TLS_VERIFY_REQUIRED;
-    to.client_ca_file = srv->peer_ca;
-    if (iwf && !(srv->iwf = osec_tls_server_ctx(&to)))
-        return osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
-    return 0;
-}
-
-static int setup_security(struct sipd *srv, struct osec_digest_server_config *dc)
-{
-    struct osec_store *st = NULL;
-    int rc;
-
-    OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
-    OSEC_CHECK(rc, osec_store_open(srv->store_url, &st));
-    OSEC_CHECK(rc, osec_account_realm(st, srv->realm, sizeof(srv->realm)));
-    OSEC_CHECK(rc, nonce_secret(srv, st, dc->secret));
-    dc->realm = srv->realm;
-    OSEC_CHECK(rc, osec_digest_server_new(dc, &srv->digest));
-    srv->auth.digest = srv->digest;
-    OSEC_CHECK(rc, osec_rand_bytes(srv->flow_key, sizeof(srv->flow_key)));
-    OSEC_CHECK(rc, tls_contexts(srv));
-    OSEC_CHECK(rc, sipd_reg_new(srv->max_bindings, srv->max_contacts, &srv->reg));
-out:
-    osec_wipe(dc->secret, sizeof(dc->secret));
-    osec_store_close(&st);
-    return rc;
-}
-
-static void reload(void *arg)
-{
-    struct sipd *srv = arg;
-    struct osec_config *cfg = NULL;
-    const char *s;
-    enum osec_log_level l;
-
-    if (!srv->config_path) {
-        osec_info("config.reload", "result=no-config-file");
-        return;
-    }
-    if (osec_config_load(srv->config_path, &cfg) < 0 ||
-        osec_config_check_keys(cfg, SEC, config_keys) < 0) {
-        osec_error("config.reload_failed", "error=\"%s\"", osec_error_msg());
-        osec_config_free(&cfg);
-        return;
-    }
-    s = osec_config_get(cfg, SEC, "log_level");
-    if (s && osec_log_parse_level(s, &l) == 0)
-        osec_log_set_level(l);
-    osec_info("config.reload", "result=ok file=\"%s\"", srv->config_path);
-    osec_config_free(&cfg);
+    osec_metrics_stop(srv->metrics_reg);
+    memset(&sipd_m, 0, sizeof(sipd_m)); /* nothing counts into a freed registry */
+    osec_metrics_free(&srv->metrics_reg);
 }
 
 static int serve(struct sipd *srv)
@@ -505,6 +547,7 @@ static int serve(struct sipd *srv)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR2);
     (void)pthread_sigmask(SIG_BLOCK, &set, NULL);
+    OSEC_GUARD(start_metrics(srv));
     OSEC_GUARD(sipd_audit_start(srv));
     rc = sipd_workers_start(srv);
     for (size_t i = 0; rc == 0 && i < srv->n_listen; i++)
@@ -514,7 +557,7 @@ static int serve(struct sipd *srv)
     if (rc == 0) {
         osec_info("server.ready", "realm=\"%s\" conversation_server=%s workers=%d peers=%zu",
                   srv->realm, srv->cs_text, srv->workers, srv->n_peers);
-        rc = sipd_run(srv, reload);
+        rc = sipd_run(srv, sipd_reload);
         osec_info("server.stopped", "bindings=%zu", sipd_reg_count(srv->reg));
     }
     sipd_workers_free(srv);
@@ -522,48 +565,54 @@ static int serve(struct sipd *srv)
     return rc;
 }
 
-static void cleanup(struct sipd *srv)
+static int config_failed(const struct sipd_cfgerrs *e)
 {
-    sipd_reg_free(&srv->reg);
-    osec_tls_ctx_free(&srv->tls);
-    osec_tls_ctx_free(&srv->iwf);
-    osec_digest_server_free(&srv->digest);
-    osec_ratelimit_free(&srv->rl);
-    osec_master_free(&srv->m);
-    osec_wipe(srv->flow_key, sizeof(srv->flow_key));
+    for (unsigned i = 0; i < e->n && i < SIPD_CFG_ERRORS; i++)
+        fprintf(stderr, "cpm-sipd: configuration: %s\n", e->msg[i]);
+    if (e->n > SIPD_CFG_ERRORS)
+        fprintf(stderr, "cpm-sipd: configuration: ... and %u more\n", e->n - SIPD_CFG_ERRORS);
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     static struct sipd srv;
+    static struct sipd_cfgerrs e;
     struct osec_digest_server_config dc;
+    struct osec_ratelimit_config rl;
     struct osec_config *cfg = NULL;
-    struct opts o;
+    struct sipd_opts o;
     int rc;
 
     memset(&o, 0, sizeof(o));
-    memset(&dc, 0, sizeof(dc));
     if ((rc = parse_args(argc, argv, &srv, &o)) != 0)
         return rc;
-    if (srv.config_path && osec_config_load(srv.config_path, &cfg) < 0)
-        return fail("configuration");
-    rc = apply_config(&srv, cfg, &o, &dc);
-    if (rc == 0)
-        rc = rate_limits(&srv, cfg);
-    osec_config_free(&cfg);
-    if (rc < 0) {
-        osec_ratelimit_free(&srv.rl);
-        return fail("configuration");
+    srv.opts = &o;
+    if (srv.config_path && osec_config_load(srv.config_path, &cfg) < 0) {
+        fprintf(stderr, "cpm-sipd: configuration: %s\n", osec_error_msg());
+        return 1;
     }
+    rc = sipd_config_read(&srv, cfg, &dc, &rl, &e);
+    osec_config_free(&cfg);
+    if (rc < 0)
+        return config_failed(&e);
     if (o.check) {
         printf("cpm-sipd: configuration ok\n");
-        osec_ratelimit_free(&srv.rl);
         return 0;
     }
-    if (setup_security(&srv, &dc) < 0)
-        rc = fail("startup");
-    else if (serve(&srv) < 0)
-        rc = fail("server");
-    cleanup(&srv);
+    if (srv.has_log_level)
+        osec_log_set_level(srv.log_level);
+    (void)pthread_mutex_init(&srv.ctx_mu, NULL);
+    if (osec_ratelimit_new(&rl, &srv.rl) < 0 || sipd_security_setup(&srv, &dc) < 0) {
+        fprintf(stderr, "cpm-sipd: startup: %s\n", osec_error_msg());
+        rc = 1;
+    } else if (serve(&srv) < 0) {
+        fprintf(stderr, "cpm-sipd: server: %s\n", osec_error_msg());
+        rc = 1;
+    }
+    stop_metrics(&srv);
+    sipd_security_free(&srv);
+    (void)pthread_mutex_destroy(&srv.ctx_mu);
+    osec_wipe(dc.secret, sizeof(dc.secret));
     return rc ? 1 : 0;
 }

@@ -67,6 +67,7 @@ int sipd_reply(struct sipd_worker *w, const struct sipd_src *src, const struct o
     r.via_fix.rport = src->port;
     OSEC_GUARD(osec_sip_reply(req, &r, &w->out));
     remember(w, src, true, &w->out, &src->flow);
+    sipd_metric_response(false, status);
     return sipd_send(w, &src->flow, w->out.data, w->out.len);
 }
 
@@ -254,8 +255,11 @@ static int to_cs(struct sipd_worker *w, const struct sipd_src *src, const struct
     cs.addr = srv->cs_addr;
     memset(&f, 0, sizeof(f));
     our_routes(srv, m, &f);
-    if (!keep_pai)
+    if (!keep_pai) {
         f.remove[f.n_remove++] = "P-Asserted-Identity";
+        if (m->n_pai)
+            osec_metric_inc(sipd_m.pai_stripped);
+    }
     f.remove[f.n_remove++] = "P-Preferred-Identity";
     f.remove[f.n_remove++] = "Proxy-Authorization";
     OSEC_GUARD(make_via(w, &cs, &src->flow, m->via[0].branch, &f));
@@ -290,6 +294,7 @@ static int asserted_to_cs(struct sipd_worker *w, const struct sipd_src *src,
         return to_cs(w, src, m, NULL, true);
     rc = osec_sip_policy_assert(&w->db, who, m, pai, sizeof(pai), reason, sizeof(reason));
     if (rc == OSEC_EPERM) {
+        osec_metric_inc(sipd_m.spoof[who->kind == OSEC_SIP_PRINCIPAL_PEER]);
         refuse(w, src, m, who, reason[0] ? reason : "Identity Not Allowed");
         return 0;
     }
@@ -323,11 +328,30 @@ static void auth_failed(struct sipd_worker *w, const struct sipd_src *src,
     }
 }
 
+/* What became of an authentication, for the metrics.  A replayed
+ * nonce-count and wrong credentials get the same answer (401); the code the
+ * Digest server recorded tells them apart. */
+static enum sipd_auth_outcome outcome(const struct osec_sipauth_result *res)
+{
+    if (res->status == 0)
+        return SIPD_AUTH_OK;
+    if (res->status == 400)
+        return SIPD_AUTH_MALFORMED;
+    if (res->status == 403)
+        return SIPD_AUTH_RATE_LIMITED;
+    if (res->stale)
+        return SIPD_AUTH_STALE;
+    if (res->creds.username.len == 0)
+        return SIPD_AUTH_CHALLENGED;
+    return osec_error_code() == OSEC_EREPLAY ? SIPD_AUTH_REPLAY : SIPD_AUTH_BAD_CREDENTIALS;
+}
+
 /* Digest of a request; 1 when authenticated (who filled), 0 when answered. */
 int sipd_authenticate(struct sipd_worker *w, const struct sipd_src *src,
                       const struct osec_sip_msg *m, bool proxy, struct osec_sipauth_result *res,
                       struct osec_sip_principal *who)
 {
+    struct osec_sipauth a = { sipd_digest(w->srv), w->srv->rl };
     struct osec_sipauth_req ar;
     int rc;
 
@@ -340,12 +364,15 @@ int sipd_authenticate(struct sipd_worker *w, const struct sipd_src *src,
     ar.realm = w->srv->realm;
     ar.peer_ip = src->ip;
     ar.cache = w->cache;
-    rc = osec_sipauth_check(&w->srv->auth, &w->lookup, &ar, res);
+    osec_error_clear();
+    rc = osec_sipauth_check(&a, &w->lookup, &ar, res);
     if (rc < 0) {
+        osec_metric_inc(sipd_m.auth[SIPD_AUTH_ERROR]);
         osec_error("sip.auth_error", "error=\"%s\"", osec_error_msg());
         reply(w, src, m, 500, NULL);
         return 0;
     }
+    osec_metric_inc(sipd_m.auth[outcome(res)]);
     if (res->status != 0) {
         auth_failed(w, src, m, res, proxy);
         return 0;
@@ -384,6 +411,7 @@ static void from_peer(struct sipd_worker *w, const struct sipd_src *src,
                       const struct osec_sip_msg *m, const struct osec_sip_principal *who)
 {
     if (m->method_id == OSEC_SIP_M_REGISTER) {
+        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_NOT_A_USER]);
         refuse(w, src, m, who, "Peers Do Not Register");
         return;
     }
@@ -399,8 +427,9 @@ static void from_peer(struct sipd_worker *w, const struct sipd_src *src,
 static int peer_flow(struct sipd_worker *w, const char *aor, struct sipd_flow *dest)
 {
     struct sipd *srv = w->srv;
-    const struct osec_sip_peer *p = osec_sip_peer_for_aor(srv->peers, srv->n_peers, aor);
-    uint64_t id = p ? atomic_load(&srv->peer_conn[p - srv->peers]) : 0;
+    struct sipd_peerset *ps = sipd_peers(srv);
+    const struct osec_sip_peer *p = osec_sip_peer_for_aor(ps->p, ps->n, aor);
+    uint64_t id = p ? atomic_load(&ps->conn[p - ps->p]) : 0;
 
     if (!id)
         return OSEC_ENOTFOUND;
@@ -488,6 +517,8 @@ static int retransmission(struct sipd_worker *w, const struct sipd_src *src,
     if (src->flow.tp != TP_UDP || !sipd_txn_key(m, src, &w->key) ||
         sipd_txn_find(w->txns, osec_buf_slice(&w->key), now_ms(), &hit) == 0)
         return 0;
+    if (m->method_id != OSEC_SIP_M_ACK || hit.local)
+        osec_metric_inc(sipd_m.retransmissions);
     if (m->method_id == OSEC_SIP_M_ACK) {
         if (!hit.local)
             return 0; /* ACK of a forwarded INVITE's failure: goes on, hop by hop */
@@ -549,18 +580,27 @@ static void on_response(struct sipd_worker *w, const struct sipd_src *src,
     if (!osec_sip_policy_trusts_pai(&who))
         e.remove = strip;
     if (osec_sip_forward(m, &e, &w->out) < 0 ||
-        sipd_send(w, &back, w->out.data, w->out.len) < 0)
+        sipd_send(w, &back, w->out.data, w->out.len) < 0) {
         osec_debug("sip.response_undeliverable", "peer=%s status=%u error=\"%s\"", src->ip,
                    m->status, osec_error_msg());
+        return;
+    }
+    if (e.remove && m->n_pai)
+        osec_metric_inc(sipd_m.pai_stripped);
+    sipd_metric_response(true, m->status);
 }
 
 static void handle(struct sipd_worker *w, const struct sipd_src *src,
-                   const struct osec_sip_msg *m)
+                   const struct osec_sip_msg *m, uint64_t t0)
 {
-    if (m->is_request)
-        on_request(w, src, m);
-    else
+    if (!m->is_request) {
         on_response(w, src, m);
+        return;
+    }
+    osec_metric_inc(sipd_m.requests[m->method_id < SIPD_METHODS ? m->method_id : 0]);
+    on_request(w, src, m);
+    if (sipd_m.latency)
+        osec_metric_observe_us(sipd_m.latency, osec_time_mono_us() - t0);
 }
 
 static void bad_message(struct sipd_worker *w, const struct sipd_src *src,
@@ -569,6 +609,7 @@ static void bad_message(struct sipd_worker *w, const struct sipd_src *src,
     osec_info("sip.bad_message", "peer=%s:%u status=%u reason=\"%s\"", src->ip,
               (unsigned)src->port, m->err_status, m->err_reason ? m->err_reason : "");
     osec_buf_reset(&w->key);
+    osec_metric_inc(sipd_m.malformed);
     if (m->framed && m->is_request && m->err_status)
         reply(w, src, m, m->err_status, m->err_reason);
 }
@@ -577,20 +618,23 @@ void sipd_on_datagram(struct sipd_worker *w, const struct sipd_src *src, const u
                       size_t len)
 {
     struct osec_sip_msg *m = w->msg;
+    uint64_t t0;
 
     if (len <= 4 && (len == 0 || data[0] == '\r' || data[0] == '\n'))
         return; /* keep-alive (RFC 5626 4.4.1 uses STUN; plain CRLFs are common) */
+    t0 = sipd_m.latency ? osec_time_mono_us() : 0;
     if (osec_sip_parse(osec_slice_make(data, len), 0, w->srv->max_msg, m) < 0) {
         bad_message(w, src, m);
         return;
     }
-    handle(w, src, m);
+    handle(w, src, m, t0);
 }
 
 ssize_t sipd_on_stream(struct sipd_worker *w, const struct sipd_src *src, const uint8_t *data,
                        size_t len)
 {
     struct osec_sip_msg *m = w->msg;
+    uint64_t t0 = sipd_m.latency ? osec_time_mono_us() : 0;
     int rc = osec_sip_parse(osec_slice_make(data, len), OSEC_SIP_STREAM, w->srv->max_msg, m);
 
     if (rc == OSEC_SIP_NEED_MORE)
@@ -599,6 +643,6 @@ ssize_t sipd_on_stream(struct sipd_worker *w, const struct sipd_src *src, const 
         bad_message(w, src, m);
         return -1; /* framing lost */
     }
-    handle(w, src, m);
+    handle(w, src, m, t0);
     return (ssize_t)m->consumed;
 }

@@ -11,7 +11,7 @@
 int sipd_challenge(struct sipd_worker *w, const struct sipd_src *src,
                    const struct osec_sip_msg *req, bool proxy, bool stale)
 {
-    struct osec_digest_server *d = w->srv->digest;
+    struct osec_digest_server *d = sipd_digest(w->srv);
     struct osec_buf nonce = OSEC_BUF_INIT(2 * OSEC_DIGEST_NONCE_LEN);
     struct osec_sip_field f[OSEC_DIGEST_ALG_COUNT];
     size_t off[OSEC_DIGEST_ALG_COUNT], n = osec_digest_server_alg_count(d);
@@ -175,22 +175,28 @@ static void apply(struct sipd_worker *w, const struct sipd_src *src, const struc
     int rc;
 
     if (proto_binding(w, src, m, who->name, proto) < 0) {
+        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_BAD_REQUEST]);
         simple(w, src, m, 400, "Bad Call-ID Or Path");
         return;
     }
     rc = sipd_reg_apply(w->srv->reg, aor, proto, c->u, c->n, c->star, osec_time_now(), &added,
                         &removed);
     if (rc == OSEC_EREPLAY) {
+        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_OUT_OF_ORDER]);
         simple(w, src, m, 500, "Out Of Order CSeq");
         return;
     }
     if (rc < 0) {
+        osec_metric_inc(sipd_m.reg_refused[rc == OSEC_EBOUNDS ? SIPD_REG_TOO_MANY_CONTACTS
+                                                              : SIPD_REG_ERROR]);
         osec_warn("sip.register_failed", "user=%s aor=%s error=\"%s\"", who->name, aor,
                   osec_error_msg());
         simple(w, src, m, rc == OSEC_EBOUNDS ? 403 : 500,
                rc == OSEC_EBOUNDS ? "Too Many Contacts" : NULL);
         return;
     }
+    osec_metric_inc(sipd_m.reg_accepted);
+    osec_metric_add(sipd_m.bindings, (int64_t)added - (int64_t)removed);
     if (added && src->flow.tp != TP_UDP)
         sipd_conn_mark_registered(w, src->flow.conn);
     audit_change(w, src, who->name, aor, c, added, removed);
@@ -208,6 +214,7 @@ static void registrar(struct sipd_worker *w, const struct sipd_src *src,
     rc = osec_sip_policy_register(&w->db, who, m->to.uri, aor, sizeof(aor), reason,
                                   sizeof(reason));
     if (rc == OSEC_EPERM) {
+        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_AOR_NOT_ALLOCATED]);
         sipd_audit(w->srv, "sip.register.refused", who->name, src->ip, "to=%.*s reason=%s",
                    (int)(m->to.uri.len > 256 ? 256 : m->to.uri.len),
                    (const char *)m->to.uri.ptr, reason);
@@ -217,14 +224,18 @@ static void registrar(struct sipd_worker *w, const struct sipd_src *src,
         return;
     }
     if (rc < 0) {
+        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_ERROR]);
         simple(w, src, m, 500, NULL);
         return;
     }
     if (m->n_contact == 0) { /* a query */
+        osec_metric_inc(sipd_m.reg_accepted);
         ok(w, src, m, aor, "");
         return;
     }
     if ((st = parse_contacts(w->srv, m, c)) != 0) {
+        osec_metric_inc(sipd_m.reg_refused[st == 423 ? SIPD_REG_INTERVAL_TOO_BRIEF
+                                                     : SIPD_REG_BAD_REQUEST]);
         simple(w, src, m, st, st == 400 ? "Bad Contact" : NULL);
         return;
     }

@@ -2,11 +2,18 @@
  *
  * Threads: N workers, each with its own event_base serving every listener
  * (one SO_REUSEPORT socket per listener per worker), its own store handle,
- * transaction cache and scratch buffers; an audit writer; a signal thread.
+ * transaction cache and scratch buffers; an audit writer; a signal thread
+ * (which also runs SIGHUP reloads); the metrics listener (opt-in).
  * Shared, locked state: the registrar (bindings), the Digest server and the
  * rate limiter (both thread-safe).  A stream connection belongs to the
  * worker that accepted it; other workers hand it bytes through that
  * worker's mailbox.
+ *
+ * Reload (reload.c): what SIGHUP can change is published by pointer swap.
+ * TLS contexts are swapped under ctx_mu (an SSL holds its own reference to
+ * the context it was made from); the Digest server and the peer set are
+ * swapped atomically and the old ones freed once every worker has passed
+ * its 1-second tick since (epoch): workers never keep them across events.
  */
 #ifndef CPM_SIPD_H
 #define CPM_SIPD_H
@@ -21,8 +28,11 @@
 #include <openssl/ssl.h>
 
 #include "omasec/buf.h"
+#include "omasec/config.h"
 #include "omasec/digest.h"
+#include "omasec/log.h"
 #include "omasec/lookup.h"
+#include "omasec/metrics.h"
 #include "omasec/ratelimit.h"
 #include "omasec/seal.h"
 #include "omasec/sip.h"
@@ -83,11 +93,32 @@ struct sipd_contacts {
 struct sipd_worker;
 struct sipd_reg;
 struct sipd_audit;
+struct sipd_opts; /* the command line (main.c) */
+
+/* The IWF peers in force: immutable once published, replaced whole on
+ * reload.  conn: the latest IWF connection of each peer (0: none). */
+struct sipd_peerset {
+    struct osec_sip_peer p[OSEC_SIP_PEERS_MAX];
+    size_t n;
+    uint64_t gen;
+    _Atomic uint64_t conn[OSEC_SIP_PEERS_MAX];
+};
+
+#define SIPD_RETIRED_MAX 16
+struct sipd_retired {
+    void *p;
+    bool peerset; /* else a Digest server */
+    uint64_t epoch;
+};
 
 struct sipd {
     /* command line and configuration */
     const char *data;
     const char *config_path;
+    const struct sipd_opts *opts;
+    char metrics[SIPD_HOST_MAX + 8];    /* HOST:PORT of the metrics listener, "" off */
+    enum osec_log_level log_level;
+    bool has_log_level;
     char store_url[SIPD_PATH_MAX];
     char master_path[SIPD_PATH_MAX];
     char cert[SIPD_PATH_MAX], key[SIPD_PATH_MAX], peer_ca[SIPD_PATH_MAX];
@@ -96,28 +127,35 @@ struct sipd {
     int cs_listen;                      /* UDP listener used toward the CS */
     struct osec_udp_addr cs_addr;
     char cs_text[SIPD_HOST_MAX + 8];
-    struct osec_sip_peer peers[OSEC_SIP_PEERS_MAX];
+    struct osec_sip_peer peers[OSEC_SIP_PEERS_MAX]; /* as configured; workers use peerset */
     size_t n_peers;
     int workers;
-    unsigned handshake_ms, message_ms, idle_ms;
     size_t max_msg;
-    uint32_t min_expires, max_expires, default_expires;
     size_t max_contacts, max_bindings, txn_cache;
+    /* reloadable limits */
+    _Atomic unsigned handshake_ms, message_ms, idle_ms;
+    _Atomic uint32_t min_expires, max_expires, default_expires;
     unsigned auth_cache_ms;             /* 0: no cache of store answers */
     char realm[OSEC_STORE_VALUE_MAX + 1];
     /* security state shared by the workers */
     struct osec_master *m;
-    struct osec_digest_server *digest;
+    _Atomic(struct osec_digest_server *) digest;
+    struct osec_digest_replay_mem *replay; /* shared by every Digest server made */
     struct osec_ratelimit *rl;
-    struct osec_sipauth auth;
+    pthread_mutex_t ctx_mu;             /* tls, iwf: swapped on reload */
     SSL_CTX *tls, *iwf;
+    _Atomic(struct sipd_peerset *) peerset;
     uint8_t flow_key[32];               /* MACs flow tokens (branch, Record-Route) */
     /* runtime */
     struct sipd_worker **w;
     struct sipd_reg *reg;
     struct sipd_audit *audit;
-    _Atomic uint64_t peer_conn[OSEC_SIP_PEERS_MAX]; /* latest IWF connection per peer */
+    struct osec_metrics *metrics_reg;
     atomic_bool stopping;
+    /* reload (signal thread only, and exit) */
+    _Atomic uint64_t epoch;
+    struct sipd_retired retired[SIPD_RETIRED_MAX];
+    size_t n_retired;
 };
 
 /* Source of a received message. */
@@ -125,7 +163,8 @@ struct sipd_src {
     struct sipd_flow flow;
     char ip[OSEC_UDP_IP_MAX];
     uint16_t port;
-    const struct osec_sip_peer *peer;   /* IWF connection with a listed certificate */
+    const struct osec_sip_peer *peer;   /* IWF connection with a listed certificate
+                                           (valid for the current message only) */
 };
 
 /* ---- worker.c: event loops, sockets, connections, mailboxes ---------- */
@@ -165,6 +204,7 @@ struct sipd_worker {
     struct sipd_contacts contacts;
     uint8_t *rxbuf;             /* SIPD_RX_BATCH datagram buffers */
     uint8_t *rx[SIPD_RX_BATCH];
+    _Atomic uint64_t quiet;     /* srv->epoch seen between two events */
 };
 
 int sipd_workers_start(struct sipd *srv);
@@ -256,6 +296,66 @@ int sipd_txn_find(struct sipd_txns *t, struct osec_slice key, uint64_t now_ms,
  * and where it went); lives for ttl_ms. */
 void sipd_txn_put(struct sipd_txns *t, struct osec_slice key, bool local, const uint8_t *bytes,
                   size_t len, const struct sipd_flow *to, uint64_t now_ms, uint64_t ttl_ms);
+
+/* ---- main.c: configuration ------------------------------------------- */
+#define SIPD_CFG_ERRORS 16
+struct sipd_cfgerrs {
+    const char *file;
+    char msg[SIPD_CFG_ERRORS][400];
+    unsigned n;               /* may exceed SIPD_CFG_ERRORS: only those are kept */
+    int rc;                   /* the first error */
+};
+/* Read the configuration (cfg may be NULL; the command line srv->opts wins)
+ * into srv, dc and rl.  Every problem goes into e, naming file:line when it
+ * comes from the file; returns the first error code. */
+int sipd_config_read(struct sipd *srv, const struct osec_config *cfg,
+                     struct osec_digest_server_config *dc, struct osec_ratelimit_config *rl,
+                     struct sipd_cfgerrs *e);
+
+/* ---- reload.c: security state and SIGHUP ------------------------------ */
+int sipd_security_setup(struct sipd *srv, struct osec_digest_server_config *dc);
+void sipd_security_free(struct sipd *srv);
+/* SIGHUP: certificates, Digest policy, peers, limits and the log level from
+ * the configuration file; any error keeps the running configuration. */
+void sipd_reload(void *srv);
+/* A new SSL for an accepted connection of a tls or iwf listener. */
+SSL *sipd_ssl_new(struct sipd *srv, enum sipd_tp tp);
+static inline struct sipd_peerset *sipd_peers(struct sipd *srv)
+{
+    return atomic_load(&srv->peerset);
+}
+static inline struct osec_digest_server *sipd_digest(struct sipd *srv)
+{
+    return atomic_load(&srv->digest);
+}
+
+/* ---- metrics.c: Prometheus counters (all NULL without --metrics) ------ */
+enum sipd_auth_outcome {
+    SIPD_AUTH_OK, SIPD_AUTH_CHALLENGED, SIPD_AUTH_BAD_CREDENTIALS, SIPD_AUTH_STALE,
+    SIPD_AUTH_REPLAY, SIPD_AUTH_RATE_LIMITED, SIPD_AUTH_MALFORMED, SIPD_AUTH_ERROR,
+    SIPD_AUTH_N
+};
+enum sipd_reg_refusal {
+    SIPD_REG_AOR_NOT_ALLOCATED, SIPD_REG_NOT_A_USER, SIPD_REG_BAD_REQUEST,
+    SIPD_REG_INTERVAL_TOO_BRIEF, SIPD_REG_OUT_OF_ORDER, SIPD_REG_TOO_MANY_CONTACTS,
+    SIPD_REG_ERROR, SIPD_REG_N
+};
+enum sipd_hs { SIPD_HS_OK, SIPD_HS_FAILED, SIPD_HS_UNLISTED_PEER, SIPD_HS_N };
+#define SIPD_METHODS (OSEC_SIP_M_REFER + 1)
+struct sipd_metrics {
+    struct osec_metric *requests[SIPD_METHODS];
+    struct osec_metric *responses[2][6];        /* [relayed][class 1..6 - 1] */
+    struct osec_metric *auth[SIPD_AUTH_N];
+    struct osec_metric *handshakes[2][SIPD_HS_N]; /* [iwf] */
+    struct osec_metric *conns[4];               /* by transport (UDP unused) */
+    struct osec_metric *reg_accepted, *reg_refused[SIPD_REG_N], *bindings;
+    struct osec_metric *spoof[2];               /* [peer] */
+    struct osec_metric *pai_stripped, *retransmissions, *malformed, *latency;
+    struct osec_metric *reload_ok, *reload_failed;
+};
+extern struct sipd_metrics sipd_m;
+int sipd_metrics_init(struct osec_metrics *r);
+void sipd_metric_response(bool relayed, unsigned status);
 
 /* ---- audit.c: asynchronous, batched audit log ------------------------- */
 int sipd_audit_start(struct sipd *srv);

@@ -37,7 +37,8 @@ struct sipd_conn {
     struct sipd_src src;
     enum phase phase;
     bool partial, registered;
-    int peer_index;
+    uint64_t peer_gen;                        /* peer set the connection is published in */
+    char principal[OSEC_STORE_NAME_MAX + 1];  /* IWF: the peer's certificate principal */
 };
 
 struct sipd_post {
@@ -82,6 +83,17 @@ static void arm(struct sipd_conn *c, unsigned ms)
     (void)event_add(c->deadline, &tv);
 }
 
+/* No longer the way to reach its peer (if it still is). */
+static void peer_unpublish(struct sipd_conn *c)
+{
+    struct sipd_peerset *ps = sipd_peers(c->w->srv);
+    const struct osec_sip_peer *p = osec_sip_peer_find(ps->p, ps->n, c->principal);
+    uint64_t id = c->id;
+
+    if (p)
+        (void)atomic_compare_exchange_strong(&ps->conn[p - ps->p], &id, 0);
+}
+
 static void conn_free(struct sipd_conn *c)
 {
     struct sipd_worker *w = c->w;
@@ -90,13 +102,13 @@ static void conn_free(struct sipd_conn *c)
     if (*pp == c)
         *pp = c->hnext;
     w->n_conns--;
+    osec_metric_add(sipd_m.conns[c->src.flow.tp], -1);
+    if (c->src.flow.tp >= TP_TLS && c->phase == PH_HANDSHAKE)
+        osec_metric_inc(sipd_m.handshakes[c->src.flow.tp == TP_IWF][SIPD_HS_FAILED]);
     if (c->registered)
-        (void)sipd_reg_flow_gone(w->srv->reg, c->id);
-    if (c->peer_index >= 0) {
-        uint64_t id = c->id;
-
-        (void)atomic_compare_exchange_strong(&w->srv->peer_conn[c->peer_index], &id, 0);
-    }
+        osec_metric_add(sipd_m.bindings, -(int64_t)sipd_reg_flow_gone(w->srv->reg, c->id));
+    if (c->principal[0])
+        peer_unpublish(c);
     if (c->deadline)
         event_free(c->deadline);
     if (c->bev) {
@@ -132,12 +144,34 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     conn_free(c);
 }
 
+/* The connection's peer in the peer set in force (NULL: no longer
+ * configured), published there as the way to reach that peer. */
+static const struct osec_sip_peer *peer_resolve(struct sipd_conn *c)
+{
+    struct sipd_peerset *ps = sipd_peers(c->w->srv);
+    const struct osec_sip_peer *p = osec_sip_peer_find(ps->p, ps->n, c->principal);
+
+    if (p && c->peer_gen != ps->gen) {
+        atomic_store(&ps->conn[p - ps->p], c->id);
+        c->peer_gen = ps->gen;
+    }
+    return p;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct sipd_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len;
 
+    /* resolved per event: a reload may have changed or removed the peer */
+    if (c->src.flow.tp == TP_IWF && c->phase == PH_OPEN &&
+        !(c->src.peer = peer_resolve(c))) {
+        osec_warn("iwf.peer_removed", "peer=%s:%u principal=\"%s\"", c->src.ip,
+                  (unsigned)c->src.port, c->principal);
+        conn_free(c);
+        return;
+    }
     while (c->phase == PH_OPEN && (len = evbuffer_get_length(in)) > 0) {
         uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
         ssize_t n = data ? sipd_on_stream(c->w, &c->src, data, len) : -1;
@@ -175,11 +209,18 @@ static int admit_peer(struct sipd_conn *c)
     SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     const struct osec_sip_peer *p = NULL;
 
-    if (ssl && osec_tls_peer_principal(ssl, principal, sizeof(principal)) == 0)
-        p = osec_sip_peer_find(srv->peers, srv->n_peers, principal);
-    else
+    if (ssl && osec_tls_peer_principal(ssl, principal, sizeof(principal)) == 0) {
+        memcpy(c->principal, principal, sizeof(c->principal));
+        p = peer_resolve(c);
+        /* published in a set a reload just replaced: publish in the new one */
+        if (p && sipd_peers(srv)->gen != c->peer_gen)
+            p = peer_resolve(c);
+    } else {
         (void)osec_strlcpy(principal, "?", sizeof(principal));
+    }
     if (!p) {
+        c->principal[0] = '\0';
+        osec_metric_inc(sipd_m.handshakes[1][SIPD_HS_UNLISTED_PEER]);
         osec_warn("iwf.peer_refused", "peer=%s:%u principal=\"%s\"", c->src.ip,
                   (unsigned)c->src.port, principal);
         sipd_audit(srv, "sip.peer.refused", principal, c->src.ip,
@@ -187,8 +228,7 @@ static int admit_peer(struct sipd_conn *c)
         return -1;
     }
     c->src.peer = p;
-    c->peer_index = (int)(p - srv->peers);
-    atomic_store(&srv->peer_conn[c->peer_index], c->id);
+    osec_metric_inc(sipd_m.handshakes[1][SIPD_HS_OK]);
     osec_info("iwf.peer_connected", "peer=%s:%u name=\"%s\" trusted=%s", c->src.ip,
               (unsigned)c->src.port, p->name, p->trusted ? "yes" : "no");
     return 0;
@@ -201,9 +241,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         if (c->src.flow.tp == TP_IWF && admit_peer(c) < 0) {
+            c->phase = PH_CLOSING; /* counted as refused, not as a failed handshake */
             conn_free(c);
             return;
         }
+        if (c->src.flow.tp == TP_TLS)
+            osec_metric_inc(sipd_m.handshakes[0][SIPD_HS_OK]);
         c->phase = PH_OPEN;
         arm(c, c->w->srv->idle_ms);
         on_read(c->bev, c);
@@ -224,13 +267,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 static struct bufferevent *make_bev(struct sipd_worker *w, enum sipd_tp tp, evutil_socket_t fd)
 {
-    SSL_CTX *ctx = tp == TP_IWF ? w->srv->iwf : tp == TP_TLS ? w->srv->tls : NULL;
     struct bufferevent *bev;
     SSL *ssl;
 
-    if (!ctx)
+    if (tp < TP_TLS)
         return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!(ssl = SSL_new(ctx)))
+    if (!(ssl = sipd_ssl_new(w->srv, tp)))
         return NULL;
     bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
@@ -266,12 +308,13 @@ static void accept_conn(struct sipd_worker *w, int listen, evutil_socket_t fd,
         return;
     }
     c->w = w;
-    c->peer_index = -1;
+    c->peer_gen = UINT64_MAX;
     c->id = ((uint64_t)w->index << 48) | (++w->next_serial & 0xffffffffffffULL);
     c->hnext = w->conns[c->id % CONN_BUCKETS];
     w->conns[c->id % CONN_BUCKETS] = c;
     w->n_conns++;
     fill_src(c, listen, sa, salen);
+    osec_metric_add(sipd_m.conns[c->src.flow.tp], 1);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->deadline = evtimer_new(w->base, on_deadline, c);
     c->bev = make_bev(w, c->src.flow.tp, fd);
@@ -437,9 +480,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    /* between events: nothing of an earlier configuration is held here */
+    atomic_store(&w->quiet, atomic_load(&w->srv->epoch));
     if (w->index != 0)
         return;
     n = sipd_reg_expire(w->srv->reg, osec_time_now());
+    osec_metric_add(sipd_m.bindings, -(int64_t)n);
     if (n)
         osec_info("registrar.expired", "bindings=%zu left=%zu", n,
                   sipd_reg_count(w->srv->reg));
