@@ -174,6 +174,20 @@ int osec_digest_replay_mem_check(void *arg, struct osec_slice nonce, uint32_t nc
                                  int64_t expires);
 size_t osec_digest_replay_mem_count(struct osec_digest_replay_mem *m);
 
+/* Replay state kept in the store (osec_store_nonce_mark), for several
+ * daemon instances sharing one PostgreSQL store behind a load balancer:
+ * a (nonce, nc) pair used on one instance is refused on every other.
+ * Thread-safe: each calling thread gets its own handle on store_url,
+ * opened on first use and closed at thread exit or by _free (call it once
+ * the threads using the store are done).  Marks are purged after their
+ * nonce expired.  lib/auth/digest_store_replay.c */
+struct osec_digest_replay_store;
+int osec_digest_replay_store_new(const char *store_url, struct osec_digest_replay_store **out);
+void osec_digest_replay_store_free(struct osec_digest_replay_store **r);
+/* An osec_digest_replay_fn; arg is the struct osec_digest_replay_store. */
+int osec_digest_replay_store_check(void *arg, struct osec_slice nonce, uint32_t nc,
+                                   int64_t expires);
+
 /* ---- server ------------------------------------------------------------ */
 
 struct osec_digest_server_config {

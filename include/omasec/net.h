@@ -23,6 +23,7 @@
 
 struct osec_net_server;
 struct osec_net_conn;
+struct event_base;
 
 struct osec_net_handlers {
     /* Per worker thread: returns the worker's state (e.g. its store handle). */
@@ -36,6 +37,9 @@ struct osec_net_handlers {
     ssize_t (*conn_data)(struct osec_net_conn *c, void *state, const uint8_t *data,
                          size_t len);
     void (*conn_close)(struct osec_net_conn *c, void *state);
+    /* Optional: the timer set with osec_net_conn_timer() expired (on the
+     * connection's worker thread).  Return < 0 to close the connection. */
+    int (*conn_timer)(struct osec_net_conn *c, void *state);
 };
 
 struct osec_net_config {
@@ -89,12 +93,27 @@ int osec_net_conn_splice(struct osec_net_conn *c, const char *host, uint16_t por
  * EINVAL on a connection that is already TLS (or upgrading, or spliced).
  * ctx must outlive the connection. */
 int osec_net_conn_starttls(struct osec_net_conn *c, SSL_CTX *ctx);
+/* One-shot per-connection timer: conn_timer is called after ms
+ * milliseconds (0 cancels).  Setting it again re-arms it.  Does not touch
+ * the handshake/request/idle deadlines. */
+int osec_net_conn_timer(struct osec_net_conn *c, unsigned ms);
 /* The connection's SSL (NULL for plain TCP, and before a STARTTLS handshake
  * has begun). */
 SSL *osec_net_conn_ssl(struct osec_net_conn *c);
 /* Peer address "IP" (no port) and "IP:port". */
 const char *osec_net_conn_peer_ip(const struct osec_net_conn *c);
 const char *osec_net_conn_peer(const struct osec_net_conn *c);
+/* Stop calling conn_data for c (input is still buffered, up to
+ * max_input) until osec_net_conn_resume().  For a reply that another
+ * thread is computing: later pipelined commands must wait for it. */
+void osec_net_conn_pause(struct osec_net_conn *c);
+/* On c's worker thread: handle the input buffered meanwhile.  c may be
+ * closed (and freed) by this call: do not use it afterwards. */
+void osec_net_conn_resume(struct osec_net_conn *c);
+/* The event_base of the calling worker thread (during worker_start and the
+ * conn_* handlers), else NULL: a daemon can create events on it and fire
+ * them from its own threads with event_active(), which is thread-safe. */
+struct event_base *osec_net_worker_base(void);
 /* The worker state of the thread serving c. */
 void *osec_net_conn_worker(struct osec_net_conn *c);
 

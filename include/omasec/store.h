@@ -1,8 +1,9 @@
 /* The omasec storage interface.
  *
- * One opaque handle, one API, several backends: SQLite (built in, the
- * default) and, later, PostgreSQL behind the same functions and the same
- * test suite.  See docs/store.md for the schema and the concurrency model.
+ * One opaque handle, one API, two backends: SQLite (embedded, the default)
+ * and PostgreSQL (shared by several instances), behind the same functions
+ * and the same test suite.  See docs/store.md for the schema and the
+ * concurrency model.
  *
  * Threads: a store handle is used by one thread at a time.  Daemons open one
  * handle per worker thread; several handles (in one or several processes)
@@ -56,11 +57,12 @@ struct osec_store;
 /* ---- open / close / transactions ------------------------------------- */
 
 /* url: "sqlite:PATH", a plain PATH (SQLite), "sqlite::memory:" (private,
- * non-durable: for tests), or "postgresql://..." / "postgres://..." (not
- * built yet: OSEC_EINVAL).  Creates the database (file mode 0600) and
- * brings the schema to the current version.  An existing SQLite file that
- * is world-accessible is refused (OSEC_EPERM).  A path in a missing
- * directory or an unreadable file is OSEC_ESTORE. */
+ * non-durable: for tests), or a libpq URI "postgresql://..." /
+ * "postgres://..." (OSEC_EINVAL if built without libpq; a server that
+ * cannot be reached is OSEC_ESTORE).  Creates the database (SQLite: file
+ * mode 0600) and brings the schema to the current version.  An existing
+ * SQLite file that is world-accessible is refused (OSEC_EPERM).  A path in
+ * a missing directory or an unreadable file is OSEC_ESTORE. */
 int osec_store_open(const char *url, struct osec_store **out);
 /* Rolls back an open transaction; *st becomes NULL.  NULL-safe. */
 void osec_store_close(struct osec_store **st);
@@ -265,5 +267,134 @@ int osec_store_audit_add(struct osec_store *st, const struct osec_store_audit *a
 /* Newest first (by ts, then insertion), at most limit records (>= 1). */
 int osec_store_audit_list(struct osec_store *st, unsigned limit, osec_store_audit_cb cb,
                           void *arg);
+
+/* ---- Digest nonce-count replay state ---------------------------------- */
+/* What lets several daemon instances behind a load balancer share replay
+ * detection (lib/auth/digest_store_replay.c): a used (nonce, nc) pair is
+ * recorded once for all of them.  nc 0 is a single-use nonce (no qop). */
+
+#define OSEC_STORE_NONCE_MAX 128 /* nonce bytes */
+
+/* Marks (nonce, nc) used until `expires` (> 0): 0 if it was unused (it is
+ * now marked, exactly once across every handle and process), OSEC_EREPLAY
+ * if it was used already or, for nc != 0, if the nonce was used single-use
+ * (nc 0), and for nc 0 if the nonce was used at all. */
+int osec_store_nonce_mark(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
+                          int64_t expires);
+/* Forgets marks with expires <= now (their nonces are refused as stale
+ * anyway); *count (may be NULL) gets how many. */
+int osec_store_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count);
+
+/* ---- Message store (cpm-msgstored, docs/message-store.md) -------------- */
+/* IMAP mailboxes and messages.  A mailbox belongs to an owner (a user:
+ * deleting the user deletes its mailboxes and their messages) and has a
+ * name unique per owner (UTF-8, "/" as the hierarchy delimiter, "INBOX"
+ * canonical).  Its id never changes (RENAME keeps it) and is never reused,
+ * so sealed bodies bind it and its ACL entries live in the ACL table under
+ * the key "mbox:<id>" (osec_store_mailbox_acl_key).  Bodies are opaque
+ * sealed blobs.  Multi-step changes (APPEND: reserve a UID, seal with it,
+ * insert) run inside the caller's transaction (osec_store_begin).
+ * Backend: SQLite (other backends: OSEC_EINVAL for now). */
+
+#include <stdbool.h>
+
+#define OSEC_STORE_MSG_MAX ((size_t)1 << 30) /* sealed body bytes */
+#define OSEC_STORE_KEYWORDS_MAX 1024         /* space-separated keywords */
+#define OSEC_STORE_ENTRY_MAX 1024            /* METADATA entry name */
+#define OSEC_STORE_ACLKEY_MAX 32
+
+struct osec_store_mailbox {
+    int64_t id;
+    char owner[OSEC_STORE_NAME_MAX + 1];
+    char name[OSEC_STORE_MAILBOX_MAX + 1];
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t modseq; /* highest mod-sequence (RFC 7162); every change bumps it */
+    int64_t created;
+};
+
+typedef int (*osec_store_mailbox_cb)(const struct osec_store_mailbox *mb, void *arg);
+
+/* EEXISTS if owner has a mailbox of that name; ENOTFOUND if no such user.
+ * uidvalidity must be non-zero.  out (may be NULL) gets the new row. */
+int osec_store_mailbox_create(struct osec_store *st, const char *owner, const char *name,
+                              uint32_t uidvalidity, struct osec_store_mailbox *out);
+int osec_store_mailbox_get(struct osec_store *st, const char *owner, const char *name,
+                           struct osec_store_mailbox *out);
+int osec_store_mailbox_get_id(struct osec_store *st, int64_t id, struct osec_store_mailbox *out);
+/* One mailbox (children are the caller's: rename them in the same
+ * transaction).  EEXISTS if the owner already has new_name. */
+int osec_store_mailbox_rename(struct osec_store *st, int64_t id, const char *new_name);
+/* Deletes the mailbox with its messages, metadata and ACL entries. */
+int osec_store_mailbox_delete(struct osec_store *st, int64_t id);
+/* owner's mailboxes, ordered by name. */
+int osec_store_mailbox_list(struct osec_store *st, const char *owner, osec_store_mailbox_cb cb,
+                            void *arg);
+/* Mailboxes of other owners with a (non-negative) ACL entry for user,
+ * "anyone" or "authenticated": candidates for the "other users" namespace
+ * (the caller still evaluates the rights).  Ordered by owner, name. */
+int osec_store_mailbox_list_shared(struct osec_store *st, const char *user,
+                                   osec_store_mailbox_cb cb, void *arg);
+/* Number of messages, and of those without seen_flag among flags (unseen
+ * may be NULL: then only the count, from the index alone). */
+int osec_store_mailbox_counts(struct osec_store *st, int64_t id, uint32_t seen_flag,
+                              uint64_t *messages, uint64_t *unseen);
+/* "mbox:<id>" */
+int osec_store_mailbox_acl_key(int64_t id, char *out, size_t outlen);
+
+struct osec_store_msg {
+    int64_t mailbox_id;
+    uint32_t uid;
+    uint64_t modseq;
+    uint32_t flags;                              /* bit set, opaque to the store */
+    char keywords[OSEC_STORE_KEYWORDS_MAX + 1];  /* space-separated; may be empty */
+    int64_t internaldate;
+    uint64_t size;                               /* plaintext size */
+    struct osec_store_blob body;                 /* sealed; see osec_store_msg_list */
+};
+
+typedef int (*osec_store_msg_cb)(const struct osec_store_msg *m, void *arg);
+
+/* Inside a transaction: take the mailbox's next UID and a new mod-sequence
+ * for a message about to be inserted.  EBOUNDS when UIDs are exhausted. */
+int osec_store_msg_next_uid(struct osec_store *st, int64_t mailbox_id, uint32_t *uid,
+                            uint64_t *modseq);
+/* EEXISTS for a used UID, ENOTFOUND for an unknown mailbox. */
+int osec_store_msg_insert(struct osec_store *st, const struct osec_store_msg *m);
+
+struct osec_store_msg_query {
+    uint32_t lo, hi;         /* UID range, inclusive */
+    uint64_t changedsince;   /* only messages with modseq > this (0: all) */
+    bool with_body;          /* else body is empty */
+};
+
+/* Messages of a mailbox in the range, by ascending UID.  The record (and
+ * its body, which points into the database row: no copy) is valid only
+ * during the callback. */
+int osec_store_msg_list(struct osec_store *st, int64_t mailbox_id,
+                        const struct osec_store_msg_query *q, osec_store_msg_cb cb, void *arg);
+/* New flags and keywords for one message, with a new mod-sequence (*modseq,
+ * may be NULL).  unchangedsince != 0: only if the message's mod-sequence is
+ * <= it, else OSEC_ESTALE (RFC 7162 UNCHANGEDSINCE).  ENOTFOUND: no such
+ * message. */
+int osec_store_msg_set_flags(struct osec_store *st, int64_t mailbox_id, uint32_t uid,
+                             uint32_t flags, const char *keywords, uint64_t unchangedsince,
+                             uint64_t *modseq);
+/* Removes one message (the mailbox's mod-sequence moves on). */
+int osec_store_msg_delete(struct osec_store *st, int64_t mailbox_id, uint32_t uid);
+
+/* METADATA (RFC 5464) values: mailbox_id 0 = server entries; user "" for
+ * /shared entries, the user's name for its /private ones.  value NULL
+ * deletes (no error when absent). */
+int osec_store_mailmeta_set(struct osec_store *st, int64_t mailbox_id, const char *user,
+                            const char *entry, const uint8_t *value, size_t len);
+int osec_store_mailmeta_get(struct osec_store *st, int64_t mailbox_id, const char *user,
+                            const char *entry, struct osec_store_blob *out);
+
+/* Subscriptions (LSUB) of user: names as the user sees them. */
+int osec_store_mailsub_set(struct osec_store *st, const char *user, const char *name, bool on);
+typedef int (*osec_store_name_cb)(const char *name, void *arg);
+int osec_store_mailsub_list(struct osec_store *st, const char *user, osec_store_name_cb cb,
+                            void *arg);
 
 #endif

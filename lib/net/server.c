@@ -58,14 +58,23 @@ struct osec_net_conn {
     struct osec_net_conn *prev, *next;
     struct bufferevent *bev;
     struct event *deadline;
+    struct event *timer;        /* osec_net_conn_timer, created on first use */
     void *state;
     enum conn_phase phase;
     bool opened;
+    SSL_CTX *starttls;          /* STARTTLS asked for, filter not yet installed */
+    bool upgraded;              /* bev is an OpenSSL filter over plain */
+    struct bufferevent *plain;  /* after STARTTLS: the socket bufferevent */
+    SSL *filter_ssl;            /* after STARTTLS: owned here, not by the filter */
+    struct evbuffer_cb_entry *plain_cb; /* watches plain's output while closing */
+    bool drained;               /* closing and everything written: free now */
+    bool paused;                /* osec_net_conn_pause: conn_data not called */
     char peer_ip[INET6_ADDRSTRLEN];
     char peer[INET6_ADDRSTRLEN + 8];
 };
 
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct event_base *tl_base; /* of the calling worker thread */
 
 static void init_evthreads(void)
 {
@@ -128,15 +137,25 @@ static void conn_free(struct osec_net_conn *c)
         c->w->srv->h.conn_close(c, c->state);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->plain_cb)
+        (void)evbuffer_remove_cb_entry(bufferevent_get_output(c->plain), c->plain_cb);
     if (c->tunnel)
         bufferevent_free(c->tunnel);
     if (c->bev) {
-        SSL *ssl = c->w->srv->cfg.ssl_ctx ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+        SSL *ssl = c->w->srv->cfg.ssl_ctx || c->upgraded ? bufferevent_openssl_get_ssl(c->bev)
+                                                         : NULL;
 
         if (ssl && c->phase == PH_CLOSING)
             (void)SSL_shutdown(ssl); /* best effort close_notify */
         bufferevent_free(c->bev); /* closes the fd and frees the SSL */
     }
+    /* A STARTTLS filter is made without CLOSE_ON_FREE (so a failed
+     * upgrade cannot free what we still hold): free its parts here. */
+    SSL_free(c->filter_ssl);
+    if (c->plain)
+        bufferevent_free(c->plain);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -156,8 +175,73 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (extend_idle(c))
         return;
-    osec_info("conn.timeout", "peer=%s phase=%s", c->peer, names[c->phase]);
+    if (!c->drained)
+        osec_info("conn.timeout", "peer=%s phase=%s", c->peer, names[c->phase]);
     conn_free(c);
+}
+
+/* Bytes still to be sent: after STARTTLS the filter hands its records to
+ * the plain bufferevent, which may still hold some when the filter's own
+ * output is empty. */
+static size_t pending_out(struct osec_net_conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+           (c->plain ? evbuffer_get_length(bufferevent_get_output(c->plain)) : 0);
+}
+
+/* Closing an upgraded connection waits for plain's output too; freeing
+ * happens from the deadline event, outside libevent's write path. */
+static void plain_out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct osec_net_conn *c = arg;
+
+    (void)b;
+    (void)info;
+    if (c->phase == PH_CLOSING && !c->drained && pending_out(c) == 0) {
+        c->drained = true;
+        event_active(c->deadline, EV_TIMEOUT, 0);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* STARTTLS (RFC 2595 3.1, RFC 3207 4.2 command injection): whatever the
+ * peer sent after the STARTTLS command arrived in the clear and must not be
+ * taken as TLS-protected, so it is thrown away before the filter goes on.
+ * The answer to STARTTLS is already queued on the plain bufferevent, ahead
+ * of anything the filter writes. */
+static void upgrade(struct osec_net_conn *c, struct evbuffer *in)
+{
+    SSL_CTX *ctx = c->starttls;
+    size_t stale = evbuffer_get_length(in);
+    struct bufferevent *tls;
+    SSL *ssl;
+
+    c->starttls = NULL;
+    if (stale) {
+        osec_warn("tls.starttls_injection", "peer=%s bytes=%zu action=discarded", c->peer, stale);
+        (void)evbuffer_drain(in, stale);
+    }
+    ssl = SSL_new(ctx);
+    c->filter_ssl = ssl;
+    tls = ssl ? bufferevent_openssl_filter_new(c->w->base, c->bev, ssl,
+                                               BUFFEREVENT_SSL_ACCEPTING, 0)
+              : NULL;
+    if (!tls) {
+        osec_warn("tls.starttls_failed", "peer=%s", c->peer);
+        conn_free(c);
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    c->plain = c->bev;
+    c->bev = tls;
+    c->upgraded = true;
+    c->plain_cb = evbuffer_add_cb(bufferevent_get_output(c->plain), plain_out_cb, c);
+    bufferevent_setcb(tls, on_read, on_write, on_event, c);
+    (void)bufferevent_enable(tls, EV_READ | EV_WRITE);
+    arm(c, PH_HANDSHAKE);
 }
 
 static void process_input(struct osec_net_conn *c)
@@ -166,7 +250,9 @@ static void process_input(struct osec_net_conn *c)
     const struct osec_net_server *s = c->w->srv;
     size_t len;
 
-    while (c->phase != PH_CLOSING && (len = evbuffer_get_length(in)) > 0) {
+    if (!c->opened)
+        return; /* on_open() comes back here once the state exists */
+    while (c->phase != PH_CLOSING && !c->paused && (len = evbuffer_get_length(in)) > 0) {
         uint8_t *data;
 
         if (c->tunnel) { /* a tunnel: bytes go through untouched */
@@ -197,11 +283,14 @@ static void process_input(struct osec_net_conn *c)
             return;
         }
         (void)evbuffer_drain(in, (size_t)n);
+        if (c->starttls) {
+            upgrade(c, in);
+            return;
+        }
         if (c->phase != PH_CLOSING)
             arm(c, PH_IDLE);
     }
-    if (c->phase == PH_CLOSING &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    if (c->phase == PH_CLOSING && pending_out(c) == 0)
         conn_free(c);
 }
 
@@ -215,7 +304,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
     struct osec_net_conn *c = arg;
 
-    if (c->phase == PH_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    (void)bev;
+    if (c->phase == PH_CLOSING && pending_out(c) == 0)
         conn_free(c);
 }
 
@@ -239,6 +329,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
+        if (c->opened) { /* STARTTLS handshake done: the protocol goes on */
+            /* decrypted input may have been handled (up to a LOGOUT) before
+             * this event arrived: only a connection still waiting for its
+             * handshake moves on to idle */
+            if (c->phase == PH_HANDSHAKE)
+                arm(c, PH_IDLE);
+            process_input(c);
+            return;
+        }
         on_open(c);
         return;
     }
@@ -482,6 +581,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     const struct osec_net_handlers *h = &w->srv->h;
 
+    tl_base = w->base;
     if (h->worker_start) {
         w->state = h->worker_start(w->index, w->srv->cfg.arg);
         if (!w->state) {
@@ -572,7 +672,45 @@ void osec_net_conn_close_after_write(struct osec_net_conn *c)
 
 SSL *osec_net_conn_ssl(struct osec_net_conn *c)
 {
-    return c->w->srv->cfg.ssl_ctx ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    return c->w->srv->cfg.ssl_ctx || c->upgraded ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct osec_net_conn *c = arg;
+    const struct osec_net_server *s = c->w->srv;
+
+    (void)fd;
+    (void)what;
+    if (c->phase == PH_CLOSING || !c->opened || !s->h.conn_timer)
+        return;
+    if (s->h.conn_timer(c, c->state) < 0)
+        conn_free(c);
+}
+
+int osec_net_conn_timer(struct osec_net_conn *c, unsigned ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+    if (ms == 0) {
+        if (c->timer)
+            (void)event_del(c->timer);
+        return 0;
+    }
+    if (!c->timer)
+        c->timer = evtimer_new(c->w->base, on_timer, c);
+    OSEC_ENSURE(c->timer != NULL, OSEC_ENOMEM, "out of memory");
+    OSEC_ENSURE(event_add(c->timer, &tv) == 0, OSEC_EIO, "cannot arm the timer");
+    return 0;
+}
+
+int osec_net_conn_starttls(struct osec_net_conn *c, SSL_CTX *ctx)
+{
+    OSEC_ENSURE(ctx != NULL, OSEC_EINVAL, "no TLS context");
+    OSEC_ENSURE(!c->w->srv->cfg.ssl_ctx && !c->upgraded && !c->starttls && !c->tunnel,
+                OSEC_EINVAL, "connection is already TLS");
+    c->starttls = ctx;
+    return 0;
 }
 
 const char *osec_net_conn_peer_ip(const struct osec_net_conn *c)
@@ -583,6 +721,22 @@ const char *osec_net_conn_peer_ip(const struct osec_net_conn *c)
 const char *osec_net_conn_peer(const struct osec_net_conn *c)
 {
     return c->peer;
+}
+
+void osec_net_conn_pause(struct osec_net_conn *c)
+{
+    c->paused = true;
+}
+
+void osec_net_conn_resume(struct osec_net_conn *c)
+{
+    c->paused = false;
+    process_input(c);
+}
+
+struct event_base *osec_net_worker_base(void)
+{
+    return tl_base;
 }
 
 void *osec_net_conn_worker(struct osec_net_conn *c)

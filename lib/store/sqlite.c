@@ -455,4 +455,6 @@ static const struct osec_store_ops sqlite_ops = {
     .meta_add = osec_sq_meta_add,
     .audit_add = osec_sq_audit_add,
     .audit_list = osec_sq_audit_list,
+    .nonce_mark = osec_sq_nonce_mark,
+    .nonce_purge = osec_sq_nonce_purge,
 };

@@ -110,5 +110,9 @@ int osec_sq_meta_add(struct osec_store *st, const char *name, const uint8_t *v, 
 int osec_sq_audit_add(struct osec_store *st, const struct osec_store_audit *a);
 int osec_sq_audit_list(struct osec_store *st, unsigned limit, osec_store_audit_cb cb,
                        void *arg);
+/* sqlite_nonce.c */
+int osec_sq_nonce_mark(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
+                       int64_t expires);
+int osec_sq_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count);
 
 #endif

@@ -9,7 +9,51 @@
 #include "omasec/error.h"
 #include "store/sqlite_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 4
+
+/* Step 3: the message store of cpm-msgstored (lib/store/sqlite_mail.c).
+ * AUTOINCREMENT: a mailbox id is never reused, because sealed bodies and
+ * ACL entries ("mbox:<id>") are bound to it.  Bodies live in a table of
+ * their own so that flag, UID and mod-sequence scans never read them. */
+#define SCHEMA_STEP3_MAIL                                                        \
+    "CREATE TABLE mailboxes ("                                                   \
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"                                     \
+    " owner TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"             \
+    " name TEXT NOT NULL,"                                                       \
+    " uidvalidity INTEGER NOT NULL,"                                             \
+    " uidnext INTEGER NOT NULL,"                                                 \
+    " modseq INTEGER NOT NULL,"                                                  \
+    " created INTEGER NOT NULL,"                                                 \
+    " UNIQUE (owner, name));"                                                    \
+    "CREATE TABLE messages ("                                                    \
+    " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"   \
+    " uid INTEGER NOT NULL,"                                                     \
+    " modseq INTEGER NOT NULL,"                                                  \
+    " flags INTEGER NOT NULL,"                                                   \
+    " keywords TEXT NOT NULL,"                                                   \
+    " internaldate INTEGER NOT NULL,"                                            \
+    " size INTEGER NOT NULL,"                                                    \
+    " PRIMARY KEY (mailbox_id, uid));"                                           \
+    "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"              \
+    "CREATE TABLE message_bodies ("                                              \
+    " mailbox_id INTEGER NOT NULL,"                                              \
+    " uid INTEGER NOT NULL,"                                                     \
+    " body BLOB NOT NULL,"                                                       \
+    " PRIMARY KEY (mailbox_id, uid),"                                            \
+    " FOREIGN KEY (mailbox_id, uid) REFERENCES messages(mailbox_id, uid)"        \
+    " ON DELETE CASCADE);"                                                       \
+    "CREATE TABLE mail_metadata ("                                               \
+    " mailbox_id INTEGER NOT NULL,"                                              \
+    " user_name TEXT NOT NULL,"                                                  \
+    " entry TEXT NOT NULL,"                                                      \
+    " value BLOB NOT NULL,"                                                      \
+    " PRIMARY KEY (mailbox_id, user_name, entry));"                              \
+    "CREATE TABLE mail_subscriptions ("                                          \
+    " user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"         \
+    " name TEXT NOT NULL,"                                                       \
+    " PRIMARY KEY (user_name, name));"                                           \
+    "PRAGMA user_version = 3;"
+
 
 /* migrations[v] brings a database from version v to v + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
@@ -64,6 +108,18 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " detail TEXT NOT NULL);"
     "CREATE INDEX audit_ts ON audit(ts, id);"
     "PRAGMA user_version = 1;",
+    /* step 2: SIP registrations (cpm-sipd); placeholder until that step lands */
+    [1] = "PRAGMA user_version = 2;",
+    [2] = SCHEMA_STEP3_MAIL,
+    /* step 4: Digest nonce-count replay state shared by daemon instances
+     * (lib/store/sqlite_nonce.c, lib/auth/digest_store_replay.c) */
+    [3] = "CREATE TABLE nonce_uses ("
+          " nonce BLOB NOT NULL,"
+          " nc INTEGER NOT NULL,"
+          " expires INTEGER NOT NULL,"
+          " PRIMARY KEY (nonce, nc));"
+          "CREATE INDEX nonce_uses_expires ON nonce_uses(expires);"
+          "PRAGMA user_version = 4;",
 };
 
 #define USER_COLS "name, password_hash, ha1_sealed, flags, created"

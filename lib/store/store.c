@@ -150,7 +150,7 @@ int osec_store_open(const char *url, struct osec_store **out)
     *out = NULL;
     OSEC_GUARD(check_text(url, OSEC_STORE_PATH_MAX + 16, false, "store URL"));
     if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
-        OSEC_BAIL(OSEC_EINVAL, "postgresql backend not built");
+        return osec_store_pg_open(url, out);
     if (has_prefix(url, "sqlite:"))
         path = url + strlen("sqlite:");
     else if (strstr(url, "://") != NULL)
@@ -640,4 +640,31 @@ int osec_store_audit_list(struct osec_store *st, unsigned limit, osec_store_audi
     OSEC_GUARD(check_cb(st, cb != NULL));
     OSEC_ENSURE(limit > 0, OSEC_EINVAL, "audit list limit must be at least 1");
     LISTING(st, st->ops->audit_list(st, limit, cb, arg));
+}
+
+/* ---- Digest nonce-count replay state ------------------------------------------ */
+
+int osec_store_nonce_mark(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
+                          int64_t expires)
+{
+    OSEC_GUARD(check_writable(st));
+    OSEC_ENSURE(nonce != NULL && len > 0, OSEC_EINVAL, "nonce missing");
+    OSEC_ENSURE(len <= OSEC_STORE_NONCE_MAX, OSEC_EBOUNDS, "nonce longer than %d bytes",
+                OSEC_STORE_NONCE_MAX);
+    OSEC_ENSURE(expires > 0, OSEC_EINVAL, "nonce without expiry");
+    return st->ops->nonce_mark(st, nonce, len, nc, expires);
+}
+
+int osec_store_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count)
+{
+    uint64_t n = 0;
+
+    if (count)
+        *count = 0;
+    OSEC_GUARD(check_writable(st));
+    OSEC_GUARD(check_time(now, "current time"));
+    OSEC_GUARD(st->ops->nonce_purge(st, now, &n));
+    if (count)
+        *count = n;
+    return 0;
 }

@@ -79,6 +79,11 @@ struct osec_store_ops {
     int (*audit_add)(struct osec_store *st, const struct osec_store_audit *a);
     int (*audit_list)(struct osec_store *st, unsigned limit, osec_store_audit_cb cb,
                       void *arg);
+
+    /* One insert-unless-used statement: 0, or OSEC_EREPLAY. */
+    int (*nonce_mark)(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
+                      int64_t expires);
+    int (*nonce_purge)(struct osec_store *st, int64_t now, uint64_t *count);
 };
 
 /* Every backend handle starts with this. */
@@ -90,6 +95,8 @@ struct osec_store {
 
 /* Backend constructors: parse nothing, just open. */
 int osec_store_sqlite_open(const char *path, struct osec_store **out);
+/* url: "postgresql://..." or "postgres://..." (libpq connection URI). */
+int osec_store_pg_open(const char *url, struct osec_store **out);
 
 /* Copies n bytes into a fresh blob (n may be 0). */
 int osec_store_blob_dup(struct osec_store_blob *b, const void *p, size_t n);

@@ -44,6 +44,8 @@ struct cpns {
     struct osec_digest_server *retired[32];
     size_t nretired;
     struct osec_digest_replay_mem *replay;
+    /* PostgreSQL store: replay state shared by every instance instead */
+    struct osec_digest_replay_store *shared_replay;
     atomic_bool allow_basic;
     struct osec_ratelimit *rl;
     SSL_CTX *ssl;

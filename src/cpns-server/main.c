@@ -301,8 +301,13 @@ static int build_digest(struct cpns *srv, struct osec_digest_server_config *dc,
     OSEC_CHECK(rc, nonce_secret(srv, st, dc->secret));
     dc->realm = srv->realm;
     dc->qop = OSEC_DIGEST_QOP_AUTH | OSEC_DIGEST_QOP_AUTH_INT;
-    dc->replay = osec_digest_replay_mem_check;
-    dc->replay_arg = srv->replay;
+    if (srv->shared_replay) {
+        dc->replay = osec_digest_replay_store_check;
+        dc->replay_arg = srv->shared_replay;
+    } else {
+        dc->replay = osec_digest_replay_mem_check;
+        dc->replay_arg = srv->replay;
+    }
     rc = osec_digest_server_new(dc, out);
 out:
     osec_wipe(dc->secret, sizeof(dc->secret));
@@ -328,6 +333,10 @@ static int setup_security(struct cpns *srv, struct osec_digest_server_config *dc
 
     OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
     OSEC_GUARD(osec_digest_replay_mem_new(0, NULL, NULL, &srv->replay));
+    /* Several instances share a PostgreSQL store: a nonce-count used on one
+     * must be refused by all (docs/operations.md). */
+    if (strncmp(srv->store_url, "postgres", 8) == 0)
+        OSEC_GUARD(osec_digest_replay_store_new(srv->store_url, &srv->shared_replay));
     OSEC_GUARD(build_digest(srv, dc, &d));
     atomic_store(&srv->digest, d);
     srv->ssl = build_tls(srv, srv->cert, srv->key);
@@ -449,6 +458,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < srv.nretired; i++)
             osec_digest_server_free(&srv.retired[i]);
         osec_digest_replay_mem_free(&srv.replay);
+        osec_digest_replay_store_free(&srv.shared_replay);
     }
     osec_ratelimit_free(&srv.rl);
     osec_master_free(&srv.m);

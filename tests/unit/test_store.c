@@ -1,7 +1,11 @@
-/* Unit tests for lib/store: the storage interface over its SQLite backend.
+/* Unit tests for lib/store: the storage interface over both backends.
  *
- * Each test gets a fresh database in its own mkdtemp directory.  Written
- * against the public API only, so a PostgreSQL backend can run it too.
+ * The whole suite runs against SQLite, where each test gets a fresh database
+ * in its own mkdtemp directory; then, when OSEC_TEST_PG_URL names a
+ * PostgreSQL server (scripts/pg-test-cluster; make check sets it), once more
+ * against PostgreSQL, in a database of its own (created from that URL, and
+ * dropped at the end) whose schema is emptied before each test.  Written
+ * against the public API; the few backend-specific checks look at f->pg.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +16,17 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifdef OSEC_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 #include "omasec/buf.h"
 #include "omasec/error.h"
@@ -27,9 +36,55 @@
 struct fx {
     char dir[64];
     char path[128];
-    char url[160];
+    char url[512];
+    bool pg; /* this run is against PostgreSQL */
     struct osec_store *st;
 };
+
+/* Set while the PostgreSQL run is going on: this process's database. */
+static char pg_db_url[512];
+
+#ifdef OSEC_HAVE_LIBPQ
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Runs fixed SQL on the server behind url, outside the store. */
+static void pg_sql(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *r;
+
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    (void)PQsetNoticeProcessor(c, quiet, NULL);
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* An empty database: every test starts from nothing, as with SQLite. */
+static void pg_reset(void)
+{
+    pg_sql(pg_db_url, "SET client_min_messages = warning;"
+                      " DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+}
+#else
+static void pg_sql(const char *url, const char *sql)
+{
+    (void)url;
+    (void)sql;
+    fail_msg("built without libpq");
+}
+
+static void pg_reset(void)
+{
+    fail_msg("built without libpq");
+}
+#endif
 
 static void join(char *dst, size_t n, const char *dir, const char *name)
 {
@@ -44,7 +99,13 @@ static int setup(void **state)
     assert_int_equal(osec_strlcpy(f->dir, "/tmp/osec-store-XXXXXX", sizeof(f->dir)), 0);
     assert_non_null(mkdtemp(f->dir));
     join(f->path, sizeof(f->path), f->dir, "store.db");
-    assert_int_equal(osec_snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path), 0);
+    f->pg = pg_db_url[0] != '\0';
+    if (f->pg) {
+        pg_reset();
+        assert_int_equal(osec_strlcpy(f->url, pg_db_url, sizeof(f->url)), 0);
+    } else {
+        assert_int_equal(osec_snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path), 0);
+    }
     assert_int_equal(osec_store_open(f->url, &f->st), 0);
     *state = f;
     return 0;
@@ -69,11 +130,18 @@ static int teardown(void **state)
     return 0;
 }
 
+/* What another handle (thread, process) opens: the plain path form for
+ * SQLite, the URL for PostgreSQL. */
+static const char *handle_url(const struct fx *f)
+{
+    return f->pg ? f->url : f->path;
+}
+
 static struct osec_store *second_handle(struct fx *f)
 {
     struct osec_store *st = NULL;
 
-    assert_int_equal(osec_store_open(f->path, &st), 0); /* plain path form */
+    assert_int_equal(osec_store_open(handle_url(f), &st), 0);
     return st;
 }
 
@@ -225,13 +293,15 @@ static void open_creates_private_file_and_migrates_once(void **state)
     struct stat sb;
     char wal[160];
 
-    assert_string_equal(osec_store_backend(f->st), "sqlite");
-    assert_int_equal(stat(f->path, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_string_equal(osec_store_backend(f->st), f->pg ? "postgresql" : "sqlite");
     add_user(f->st, "alice");
-    join(wal, sizeof(wal), f->dir, "store.db-wal");
-    assert_int_equal(stat(wal, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
+    if (!f->pg) {
+        assert_int_equal(stat(f->path, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+        join(wal, sizeof(wal), f->dir, "store.db-wal");
+        assert_int_equal(stat(wal, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+    }
     /* A second open of the migrated file must not re-run v1 (it would fail
      * on CREATE TABLE) and must see the data. */
     b = second_handle(f);
@@ -254,10 +324,21 @@ static void open_rejects_bad_urls_and_paths(void **state)
     char p[160];
     int fd;
 
+#ifdef OSEC_HAVE_LIBPQ
+    /* No server behind the socket directory: a store failure, at once. */
+    assert_int_equal(osec_store_open("postgresql:///omasec?host=/nonexistent-osec", &st),
+                     OSEC_ESTORE);
+    assert_null(st);
+    assert_non_null(strstr(osec_error_msg(), "cannot connect to postgresql"));
+    assert_int_equal(osec_store_open("postgres:///x?host=/nonexistent-osec", &st), OSEC_ESTORE);
+    assert_int_equal(osec_store_open("postgresql://[", &st), OSEC_ESTORE);
+#else
     assert_int_equal(osec_store_open("postgresql://db.example/omasec", &st), OSEC_EINVAL);
     assert_null(st);
     assert_non_null(strstr(osec_error_msg(), "postgresql backend not built"));
     assert_int_equal(osec_store_open("postgres://x", &st), OSEC_EINVAL);
+#endif
+    assert_null(st);
     assert_int_equal(osec_store_open("mysql://x", &st), OSEC_EINVAL);
     assert_int_equal(osec_store_open("", &st), OSEC_EINVAL);
     assert_int_equal(osec_store_open("sqlite:", &st), OSEC_EINVAL);
@@ -302,17 +383,31 @@ static void *open_fresh(void *arg)
     return NULL;
 }
 
+/* A store nobody opened yet: a new SQLite file in the test directory, or
+ * for PostgreSQL an emptied schema (the fixture's handle is closed first). */
+static const char *fresh_store(struct fx *f, char *p, size_t n, const char *file)
+{
+    if (!f->pg) {
+        join(p, n, f->dir, file);
+        return p;
+    }
+    osec_store_close(&f->st);
+    pg_reset();
+    return f->url;
+}
+
 /* Several processes/threads starting at once on a new file: exactly one
- * migrates, the others wait for it and find the schema in place. */
+ * migrates, the others wait for it and find the schema in place.  On
+ * PostgreSQL this exercises the advisory lock around the migration. */
 static void open_concurrently_on_fresh_file(void **state)
 {
     struct fx *f = *state;
-    char p[160];
+    char buf[160];
+    const char *p = fresh_store(f, buf, sizeof(buf), "fresh.db");
     struct opener o[4];
     pthread_t t[4];
     struct osec_store *st = NULL;
 
-    join(p, sizeof(p), f->dir, "fresh.db");
     for (int i = 0; i < 4; i++) {
         o[i].path = p;
         o[i].rc = 1;
@@ -334,11 +429,11 @@ static void open_concurrently_from_processes(void **state)
     struct fx *f = *state;
     struct osec_store *st = NULL;
     struct osec_store_user u;
-    char p[160], name[16];
+    char buf[160], name[16];
+    const char *p = fresh_store(f, buf, sizeof(buf), "forked.db");
     pid_t pid[4];
     int status;
 
-    join(p, sizeof(p), f->dir, "forked.db");
     for (int i = 0; i < 4; i++) {
         pid[i] = fork();
         assert_true(pid[i] >= 0);
@@ -370,7 +465,7 @@ static void open_concurrently_from_processes(void **state)
     osec_store_close(&st);
 }
 
-/* SQLite specific: a database written by a newer omasec is left alone. */
+/* A database written by a newer omasec is left alone. */
 static void newer_schema_is_refused(void **state)
 {
     struct fx *f = *state;
@@ -378,10 +473,15 @@ static void newer_schema_is_refused(void **state)
     sqlite3 *db = NULL;
 
     osec_store_close(&f->st);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
-    assert_int_equal(osec_store_open(f->path, &st), OSEC_ESTORE);
+    if (f->pg) {
+        pg_sql(f->url, "UPDATE schema_version SET version = 99");
+    } else {
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    }
+    assert_int_equal(osec_store_open(handle_url(f), &st), OSEC_ESTORE);
     assert_non_null(strstr(osec_error_msg(), "newer"));
     assert_null(st);
 }
@@ -836,7 +936,7 @@ static void *race(void *arg)
 static void otk_consume_race(void **state)
 {
     struct fx *f = *state;
-    struct racer r[2] = { { f->path, 0, 0, 0 }, { f->path, 0, 0, 0 } };
+    struct racer r[2] = { { handle_url(f), 0, 0, 0 }, { handle_url(f), 0, 0, 0 } };
     pthread_t t[2];
     struct osec_store_otk k;
     char id[32];
@@ -1131,34 +1231,298 @@ static void integrity_check(void **state)
     assert_int_equal(osec_store_check(NULL), OSEC_EINVAL);
 }
 
+/* ---- several handles, and PostgreSQL connection loss ---------------------- */
+
+struct meta_racer {
+    const char *url;
+    uint8_t byte;
+    struct osec_store_blob got;
+    int rc;
+};
+
+static void *meta_race(void *arg)
+{
+    struct meta_racer *m = arg;
+    struct gen_state g = { 0, m->byte, 0 };
+    struct osec_store *st = NULL;
+
+    m->rc = osec_store_open(m->url, &st);
+    if (m->rc == 0)
+        m->rc = osec_store_meta_get_or_create(st, "nonce.secret", gen, &g, &m->got);
+    osec_store_close(&st);
+    return NULL;
+}
+
+/* Instances starting together all adopt one value (the shared nonce
+ * secret of several cpns-servers). */
+static void meta_get_or_create_race(void **state)
+{
+    struct fx *f = *state;
+    struct meta_racer m[4];
+    pthread_t t[4];
+
+    for (int i = 0; i < 4; i++) {
+        memset(&m[i], 0, sizeof(m[i]));
+        m[i].url = handle_url(f);
+        m[i].byte = (uint8_t)(0x10 + i);
+        assert_int_equal(pthread_create(&t[i], NULL, meta_race, &m[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(m[i].rc, 0);
+        assert_int_equal(m[i].got.len, 32);
+        assert_memory_equal(m[i].got.data, m[0].got.data, 32);
+    }
+    for (int i = 0; i < 4; i++)
+        osec_store_blob_free(&m[i].got);
+}
+
+#ifdef OSEC_HAVE_LIBPQ
+/* Ends every store connection to the test database (a server restart or
+ * a failover, as the store sees it). */
+static void pg_kill_connections(struct fx *f)
+{
+    pg_sql(f->url, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                   " WHERE datname = current_database() AND application_name = 'omasec'"
+                   " AND pid <> pg_backend_pid()");
+}
+
+/* Outside a transaction a lost connection is re-opened and the statement
+ * retried; inside one the transaction is lost: ESTORE, nothing of it
+ * committed, and the handle works again after the rollback. */
+static void pg_reconnects_after_connection_loss(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_user u;
+
+    add_user(f->st, "alice");
+    pg_kill_connections(f);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), 0);
+    osec_store_user_clear(&u);
+    pg_kill_connections(f);
+    add_user(f->st, "bob"); /* a write, retried the same way */
+
+    pg_kill_connections(f);
+    assert_int_equal(osec_store_begin(f->st), 0); /* nothing lost yet: retried */
+    add_user(f->st, "carol");
+    pg_kill_connections(f);
+    assert_int_equal(osec_store_user_set_flags(f->st, "carol", 0), OSEC_ESTORE);
+    assert_non_null(strstr(osec_error_msg(), "lost"));
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), OSEC_ESTORE);
+    assert_int_equal(osec_store_commit(f->st), OSEC_ESTORE);
+    assert_int_equal(osec_store_tx_depth(f->st), 0);
+    assert_int_equal(osec_store_user_get(f->st, "carol", &u), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_user_get(f->st, "bob", &u), 0);
+    osec_store_user_clear(&u);
+
+    /* A rollback after the loss is quiet, and the next transaction works. */
+    assert_int_equal(osec_store_begin(f->st), 0);
+    pg_kill_connections(f);
+    assert_int_equal(osec_store_user_del(f->st, "bob"), OSEC_ESTORE);
+    assert_int_equal(osec_store_rollback(f->st), 0);
+    assert_int_equal(osec_store_begin(f->st), 0);
+    assert_int_equal(osec_store_user_del(f->st, "bob"), 0);
+    assert_int_equal(osec_store_commit(f->st), 0);
+    assert_int_equal(osec_store_check(f->st), 0);
+}
+#endif
+
+/* ---- Digest nonce-count replay state ------------------------------------------- */
+
+static int mark(struct osec_store *st, const char *nonce, size_t len, uint32_t nc)
+{
+    return osec_store_nonce_mark(st, (const uint8_t *)nonce, len, nc, 500);
+}
+
+static void nonce_marks(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store *b = second_handle(f);
+    uint8_t big[OSEC_STORE_NONCE_MAX + 1] = { 0 };
+    uint64_t n = 9;
+
+    assert_int_equal(mark(f->st, "nonce-one", 9, 1), 0);
+    assert_int_equal(mark(f->st, "nonce-one", 9, 1), OSEC_EREPLAY);
+    assert_int_equal(mark(b, "nonce-one", 9, 1), OSEC_EREPLAY); /* another instance */
+    assert_int_equal(mark(b, "nonce-one", 9, 2), 0);
+    assert_int_equal(mark(f->st, "nonce-one", 9, 70), 0); /* no window: any unused nc */
+    assert_int_equal(mark(f->st, "nonce-one", 9, 2), OSEC_EREPLAY);
+    assert_int_equal(mark(f->st, "nonce-one", 9, 0), OSEC_EREPLAY); /* used: no single use */
+    /* Single use (no qop): then no use at all. */
+    assert_int_equal(mark(f->st, "nonce-two", 9, 0), 0);
+    assert_int_equal(mark(b, "nonce-two", 9, 0), OSEC_EREPLAY);
+    assert_int_equal(mark(b, "nonce-two", 9, 1), OSEC_EREPLAY);
+    /* Nonces are bytes: NULs and prefixes are distinct. */
+    assert_int_equal(mark(f->st, "\0\1", 2, 1), 0);
+    assert_int_equal(mark(f->st, "\0\2", 2, 1), 0);
+    assert_int_equal(mark(f->st, "\0", 1, 1), 0);
+    assert_int_equal(mark(f->st, "nonce-on", 8, 1), 0);
+
+    assert_int_equal(osec_store_nonce_mark(f->st, NULL, 3, 1, 500), OSEC_EINVAL);
+    assert_int_equal(osec_store_nonce_mark(f->st, big, 0, 1, 500), OSEC_EINVAL);
+    assert_int_equal(osec_store_nonce_mark(f->st, big, sizeof(big), 1, 500), OSEC_EBOUNDS);
+    assert_int_equal(osec_store_nonce_mark(f->st, big, sizeof(big) - 1, 1, 500), 0);
+    assert_int_equal(osec_store_nonce_mark(f->st, big, 4, 1, 0), OSEC_EINVAL);
+    assert_int_equal(osec_store_nonce_mark(f->st, (const uint8_t *)"late", 4, 1, 900), 0);
+
+    assert_int_equal(osec_store_nonce_purge(f->st, 499, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(osec_store_nonce_purge(b, 500, &n), 0);
+    assert_int_equal(n, 9);
+    assert_int_equal(mark(f->st, "nonce-one", 9, 1), 0); /* forgotten: stale by now anyway */
+    assert_int_equal(osec_store_nonce_mark(f->st, (const uint8_t *)"late", 4, 1, 900),
+                     OSEC_EREPLAY);
+    assert_int_equal(osec_store_nonce_purge(f->st, -1, &n), OSEC_EINVAL);
+    osec_store_close(&b);
+}
+
+#define RACE_NONCES 40
+
+struct nonce_racer {
+    const char *url;
+    int won, lost, other;
+};
+
+static void *nonce_race(void *arg)
+{
+    struct nonce_racer *r = arg;
+    struct osec_store *st = NULL;
+
+    if (osec_store_open(r->url, &st) != 0) {
+        r->other++;
+        return NULL;
+    }
+    for (int i = 0; i < RACE_NONCES; i++) {
+        int rc = mark(st, "raced-nonce", 11, (uint32_t)(i / 2 + 1)); /* each nc twice */
+
+        if (rc == 0)
+            r->won++;
+        else if (rc == OSEC_EREPLAY)
+            r->lost++;
+        else
+            r->other++;
+    }
+    osec_store_close(&st);
+    return NULL;
+}
+
+/* Instances checking the same nonce-counts at once: each one passes once. */
+static void nonce_mark_race(void **state)
+{
+    struct fx *f = *state;
+    struct nonce_racer r[3];
+    pthread_t t[3];
+
+    for (int i = 0; i < 3; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        r[i].url = handle_url(f);
+        assert_int_equal(pthread_create(&t[i], NULL, nonce_race, &r[i]), 0);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(r[0].other + r[1].other + r[2].other, 0);
+    assert_int_equal(r[0].won + r[1].won + r[2].won, RACE_NONCES / 2);
+    assert_int_equal(r[0].lost + r[1].lost + r[2].lost, 3 * RACE_NONCES - RACE_NONCES / 2);
+}
+
+/* A failed statement inside a PostgreSQL transaction must not leave it
+ * aborted (a later COMMIT would silently roll everything back). */
+static void failed_statement_keeps_transaction(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_user u;
+
+    assert_int_equal(osec_store_begin(f->st), 0);
+    add_user(f->st, "alice");
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(osec_strlcpy(u.name, "alice", sizeof(u.name)), 0);
+    assert_int_equal(osec_store_user_add(f->st, &u), OSEC_EEXISTS);
+    assert_int_equal(osec_store_begin(f->st), 0);
+    assert_int_equal(osec_store_user_add(f->st, &u), OSEC_EEXISTS);
+    add_user(f->st, "bob");
+    assert_int_equal(osec_store_commit(f->st), 0);
+    assert_int_equal(osec_store_commit(f->st), 0);
+    assert_int_equal(osec_store_user_get(f->st, "alice", &u), 0);
+    osec_store_user_clear(&u);
+    assert_int_equal(osec_store_user_get(f->st, "bob", &u), 0);
+    osec_store_user_clear(&u);
+}
+
+#define STORE_TESTS                                                                        \
+    cmocka_unit_test_setup_teardown(open_creates_private_file_and_migrates_once, setup,     \
+                                    teardown),                                             \
+    cmocka_unit_test_setup_teardown(open_rejects_bad_urls_and_paths, setup, teardown),     \
+    cmocka_unit_test_setup_teardown(open_concurrently_on_fresh_file, setup, teardown),     \
+    cmocka_unit_test_setup_teardown(open_concurrently_from_processes, setup, teardown),    \
+    cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),             \
+    cmocka_unit_test(open_in_memory),                                                      \
+    cmocka_unit_test_setup_teardown(users_crud, setup, teardown),                          \
+    cmocka_unit_test_setup_teardown(names_are_validated, setup, teardown),                 \
+    cmocka_unit_test_setup_teardown(users_list_order_stop_and_error, setup, teardown),     \
+    cmocka_unit_test_setup_teardown(list_callbacks_cannot_write, setup, teardown),         \
+    cmocka_unit_test_setup_teardown(addresses, setup, teardown),                           \
+    cmocka_unit_test_setup_teardown(entities, setup, teardown),                            \
+    cmocka_unit_test_setup_teardown(entity_revoke_drops_onetime_keys, setup, teardown),    \
+    cmocka_unit_test_setup_teardown(onetime_keys, setup, teardown),                        \
+    cmocka_unit_test_setup_teardown(otk_consume_once_across_handles, setup, teardown),     \
+    cmocka_unit_test_setup_teardown(otk_consume_race, setup, teardown),                    \
+    cmocka_unit_test_setup_teardown(transactions, setup, teardown),                        \
+    cmocka_unit_test_setup_teardown(failed_statement_keeps_transaction, setup, teardown),  \
+    cmocka_unit_test_setup_teardown(user_del_cascades, setup, teardown),                   \
+    cmocka_unit_test_setup_teardown(acl, setup, teardown),                                 \
+    cmocka_unit_test_setup_teardown(policy, setup, teardown),                              \
+    cmocka_unit_test_setup_teardown(meta, setup, teardown),                                \
+    cmocka_unit_test_setup_teardown(meta_get_or_create_race, setup, teardown),             \
+    cmocka_unit_test_setup_teardown(audit, setup, teardown),                               \
+    cmocka_unit_test_setup_teardown(nonce_marks, setup, teardown),                         \
+    cmocka_unit_test_setup_teardown(nonce_mark_race, setup, teardown),                     \
+    cmocka_unit_test_setup_teardown(integrity_check, setup, teardown)
+
+#ifdef OSEC_HAVE_LIBPQ
+/* The PostgreSQL run: in a database of this process's own (ctest runs
+ * several test programs against one server at once). */
+static int run_postgresql(const char *base)
+{
+    const struct CMUnitTest pg_tests[] = {
+        STORE_TESTS,
+        cmocka_unit_test_setup_teardown(pg_reconnects_after_connection_loss, setup, teardown),
+    };
+    char db[64], sql[160];
+    int failed;
+
+    assert_int_equal(osec_snprintf(db, sizeof(db), "osec_store_%ld", (long)getpid()), 0);
+    assert_int_equal(osec_snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db), 0);
+    pg_sql(base, sql);
+    assert_int_equal(osec_snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db), 0);
+    pg_sql(base, sql);
+    /* A query parameter overrides the database named in the URL's path. */
+    assert_int_equal(osec_snprintf(pg_db_url, sizeof(pg_db_url), "%s%sdbname=%s", base,
+                                   strchr(base, '?') ? "&" : "?", db), 0);
+    failed = _cmocka_run_group_tests("store_postgresql", pg_tests,
+                                     sizeof(pg_tests) / sizeof(pg_tests[0]), NULL, NULL);
+    pg_db_url[0] = '\0';
+    assert_int_equal(osec_snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db), 0);
+    pg_sql(base, sql);
+    return failed;
+}
+#endif
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(open_creates_private_file_and_migrates_once, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(open_rejects_bad_urls_and_paths, setup, teardown),
-        cmocka_unit_test_setup_teardown(open_concurrently_on_fresh_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(open_concurrently_from_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
-        cmocka_unit_test(open_in_memory),
-        cmocka_unit_test_setup_teardown(users_crud, setup, teardown),
-        cmocka_unit_test_setup_teardown(names_are_validated, setup, teardown),
-        cmocka_unit_test_setup_teardown(users_list_order_stop_and_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(list_callbacks_cannot_write, setup, teardown),
-        cmocka_unit_test_setup_teardown(addresses, setup, teardown),
-        cmocka_unit_test_setup_teardown(entities, setup, teardown),
-        cmocka_unit_test_setup_teardown(entity_revoke_drops_onetime_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(onetime_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(otk_consume_once_across_handles, setup, teardown),
-        cmocka_unit_test_setup_teardown(otk_consume_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(transactions, setup, teardown),
-        cmocka_unit_test_setup_teardown(user_del_cascades, setup, teardown),
-        cmocka_unit_test_setup_teardown(acl, setup, teardown),
-        cmocka_unit_test_setup_teardown(policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(meta, setup, teardown),
-        cmocka_unit_test_setup_teardown(audit, setup, teardown),
-        cmocka_unit_test_setup_teardown(integrity_check, setup, teardown),
-    };
+    const struct CMUnitTest tests[] = { STORE_TESTS };
+    const char *pg = getenv("OSEC_TEST_PG_URL");
+    int failed = _cmocka_run_group_tests("store_sqlite", tests,
+                                         sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (pg && *pg) {
+#ifdef OSEC_HAVE_LIBPQ
+        failed += run_postgresql(pg);
+#else
+        printf("store_postgresql: not run: built without libpq\n");
+#endif
+    } else {
+        printf("store_postgresql: not run: OSEC_TEST_PG_URL is not set "
+               "(scripts/pg-test-cluster)\n");
+    }
+    return failed;
 }

@@ -1,0 +1,404 @@
+/* cpm-msgstored: the CPM Message Storage Server (seed 001, DESIGN 5). */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "msgstored.h"
+#include "omasec/config.h"
+#include "omasec/error.h"
+#include "omasec/log.h"
+#include "omasec/pki.h"
+#include "omasec/tls.h"
+
+#define SEC "cpm-msgstored"
+
+static const char usage[] =
+    "usage: cpm-msgstored --data DIR [--config FILE] [--listen imap:HOST:PORT]\n"
+    "                     [--listen imaps:HOST:PORT] [options]\n"
+    "\n"
+    "The CPM Message Storage Server: IMAP4rev1 with STARTTLS, implicit TLS and TLS-PSK,\n"
+    "ACL (RFC 4314), messages sealed at rest, CPM layout (docs/message-store.md).\n"
+    "\n"
+    "  -d, --data DIR         data directory made by 'omasecctl init' (required)\n"
+    "  -c, --config FILE      INI configuration, section [cpm-msgstored] (conf/omasec.conf)\n"
+    "  -l, --listen KIND:HOST:PORT  imap (STARTTLS) or imaps (implicit TLS); repeat for\n"
+    "                         both.  Default 127.0.0.1:1143 (imap) and 127.0.0.1:1993\n"
+    "                         (imaps); given on the command line, only those listed run\n"
+    "  -s, --store URL        store (default sqlite:DIR/omasec.db)\n"
+    "  -w, --workers N        worker threads per listener (default: one per core)\n"
+    "      --log-level L      debug, info, warn, error (default info)\n"
+    "  -n, --check-config     validate the configuration and exit\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the log level.\n";
+
+static const char *const config_keys[] = {
+    "listen_imap", "listen_imaps", "store", "workers", "log_level", "cert", "key",
+    "client_ca", "tls", "psk", "client_certs", "psk_preauth", "smime", "cpm_layout",
+    "max_message", "max_line", "handshake_timeout", "request_timeout", "idle_timeout",
+    "idle_poll", "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", NULL,
+};
+
+struct opts {
+    const char *listen[2];
+    int nlisten;
+    const char *store, *log_level;
+    int workers;
+    bool check;
+};
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "cpm-msgstored: %s: %s\n", what, osec_error_msg());
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, struct ms *srv, struct opts *o)
+{
+    static const struct option lo[] = {
+        { "data", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' }, { "store", required_argument, NULL, 's' },
+        { "workers", required_argument, NULL, 'w' }, { "log-level", required_argument, NULL, 'L' },
+        { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int64_t v;
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "d:c:l:s:w:nh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'd': srv->data = optarg; break;
+        case 'c': srv->config_path = optarg; break;
+        case 'l':
+            if (o->nlisten == 2) {
+                fputs("cpm-msgstored: at most two --listen (imap and imaps)\n", stderr);
+                return 2;
+            }
+            o->listen[o->nlisten++] = optarg;
+            break;
+        case 's': o->store = optarg; break;
+        case 'L': o->log_level = optarg; break;
+        case 'n': o->check = true; break;
+        case 'w':
+            if (osec_parse_i64(optarg, 1, 256, &v) < 0) {
+                fputs("cpm-msgstored: --workers must be 1..256\n", stderr);
+                return 2;
+            }
+            o->workers = (int)v;
+            break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind != argc || !srv->data) {
+        fputs(optind != argc ? "cpm-msgstored: unexpected argument\n"
+                             : "cpm-msgstored: --data DIR is required\n", stderr);
+        fputs(usage, stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* "imap:HOST:PORT" / "imaps:HOST:PORT" */
+static int listen_arg(struct ms *srv, const char *s)
+{
+    struct ms_listener *l;
+
+    if (strncmp(s, "imaps:", 6) == 0) {
+        l = &srv->imaps;
+        s += 6;
+    } else if (strncmp(s, "imap:", 5) == 0) {
+        l = &srv->imap;
+        s += 5;
+    } else {
+        OSEC_BAIL(OSEC_ECONFIG, "--listen wants imap:HOST:PORT or imaps:HOST:PORT, not '%s'", s);
+    }
+    OSEC_ENSURE(!l->on, OSEC_ECONFIG, "--listen given twice for one kind");
+    l->on = true;
+    return osec_net_parse_hostport(s, l->host, sizeof(l->host), &l->port);
+}
+
+static int listener_conf(const struct osec_config *cfg, const char *key, const char *def,
+                         struct ms_listener *l)
+{
+    const char *s = osec_config_get(cfg, SEC, key);
+
+    if (s && strcmp(s, "off") == 0)
+        return 0;
+    l->on = true;
+    OSEC_GUARD(osec_net_parse_hostport(s ? s : def, l->host, sizeof(l->host), &l->port));
+    return 0;
+}
+
+static int get_secs(const struct osec_config *cfg, const char *key, int64_t def, unsigned *ms)
+{
+    int64_t v;
+
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, key, 1, 86400, def, &v));
+    *ms = (unsigned)(v * 1000);
+    return 0;
+}
+
+static int path_conf(const struct osec_config *cfg, const char *key, const char *def_name,
+                     const char *data, char *out, size_t outlen)
+{
+    const char *s = osec_config_get(cfg, SEC, key);
+
+    return s ? osec_strlcpy(out, s, outlen) : osec_snprintf(out, outlen, "%s/%s", data, def_name);
+}
+
+static int apply_listen(struct ms *srv, const struct osec_config *cfg, const struct opts *o)
+{
+    srv->imaps.tls = true;
+    if (o->nlisten > 0) {
+        for (int i = 0; i < o->nlisten; i++)
+            OSEC_GUARD(listen_arg(srv, o->listen[i]));
+        return 0;
+    }
+    OSEC_GUARD(listener_conf(cfg, "listen_imap", "127.0.0.1:1143", &srv->imap));
+    OSEC_GUARD(listener_conf(cfg, "listen_imaps", "127.0.0.1:1993", &srv->imaps));
+    OSEC_ENSURE(srv->imap.on || srv->imaps.on, OSEC_ECONFIG, "both listeners are off");
+    return 0;
+}
+
+static int apply_security(struct ms *srv, const struct osec_config *cfg)
+{
+    const char *s = osec_config_get(cfg, SEC, "tls");
+    int64_t v;
+
+    OSEC_GUARD(osec_msgpolicy_tls_parse(s ? s : "required", &srv->tls_policy));
+    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "psk", true, &srv->psk));
+    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "client_certs", true, &srv->client_certs));
+    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "psk_preauth", true, &srv->psk_preauth));
+    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "smime", true, &srv->smime));
+    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "cpm_layout", true, &srv->cpm_layout));
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_cache_ttl", 0, 3600, 0, &v));
+    srv->auth_cache_ttl = (unsigned)v;
+    OSEC_GUARD(path_conf(cfg, "cert", "pki/server.crt", srv->data, srv->cert, sizeof(srv->cert)));
+    OSEC_GUARD(path_conf(cfg, "key", "pki/server.key", srv->data, srv->key, sizeof(srv->key)));
+    return path_conf(cfg, "client_ca", "pki/ca.crt", srv->data, srv->ca, sizeof(srv->ca));
+}
+
+static int apply_limits(struct ms *srv, const struct osec_config *cfg)
+{
+    int64_t v;
+
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "max_message", 1024, (int64_t)1 << 30,
+                                   (int64_t)64 << 20, &v));
+    srv->lim.max_literal = (uint64_t)v;
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "max_line", 1024, 1 << 20, 65536, &v));
+    srv->lim.max_line = (size_t)v;
+    OSEC_GUARD(get_secs(cfg, "handshake_timeout", 10, &srv->handshake_ms));
+    OSEC_GUARD(get_secs(cfg, "request_timeout", 60, &srv->request_ms));
+    /* RFC 3501 5.4: an autologout timer of at least 30 minutes (IDLE) */
+    OSEC_GUARD(get_secs(cfg, "idle_timeout", 1800, &srv->idle_ms));
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "idle_poll", 50, 60000, 500, &v));
+    srv->idle_poll_ms = (unsigned)v;
+    return 0;
+}
+
+static int apply_config(struct ms *srv, const struct osec_config *cfg, const struct opts *o)
+{
+    const char *s;
+    int64_t v;
+
+    OSEC_GUARD(osec_config_check_keys(cfg, SEC, config_keys));
+    OSEC_GUARD(apply_listen(srv, cfg, o));
+    s = o->store ? o->store : osec_config_get(cfg, SEC, "store");
+    if (s)
+        OSEC_GUARD(osec_strlcpy(srv->store_url, s, sizeof(srv->store_url)));
+    else
+        OSEC_GUARD(osec_snprintf(srv->store_url, sizeof(srv->store_url), "sqlite:%s/omasec.db",
+                                 srv->data));
+    OSEC_GUARD(osec_snprintf(srv->master_path, sizeof(srv->master_path), "%s/master.key",
+                             srv->data));
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "workers", 0, 256, 0, &v));
+    srv->workers = o->workers ? o->workers : (int)v;
+    OSEC_GUARD(apply_security(srv, cfg));
+    OSEC_GUARD(apply_limits(srv, cfg));
+    s = o->log_level ? o->log_level : osec_config_get(cfg, SEC, "log_level");
+    if (s) {
+        enum osec_log_level l;
+
+        OSEC_ENSURE(osec_log_parse_level(s, &l) == 0, OSEC_ECONFIG, "bad log level '%s'", s);
+        osec_log_set_level(l);
+    }
+    return 0;
+}
+
+static int rate_limits(struct ms *srv, const struct osec_config *cfg)
+{
+    struct osec_ratelimit_config rc = { 0, 0, 0, 0 };
+    int64_t f, w, b;
+
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_max_failures", 1, 1000, 5, &f));
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_window", 1, 86400, 60, &w));
+    OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_block", 1, 86400, 60, &b));
+    rc.max_failures = (unsigned)f;
+    rc.window = (unsigned)w;
+    rc.block = (unsigned)b;
+    return osec_ratelimit_new(&rc, &srv->rl);
+}
+
+static int load_signer(struct ms *srv)
+{
+    FILE *f = fopen(srv->cert, "r");
+
+    OSEC_ENSURE(f != NULL, OSEC_EIO, "cannot open %s", srv->cert);
+    srv->sign_cert = PEM_read_X509(f, NULL, NULL, NULL);
+    (void)fclose(f);
+    if (!srv->sign_cert)
+        return osec_error_ossl(OSEC_EPARSE, __FILE__, __LINE__, "%s: no certificate", srv->cert);
+    return osec_pki_load_key(srv->key, &srv->sign_key);
+}
+
+static int setup_security(struct ms *srv)
+{
+    struct osec_tls_server_opts to;
+
+    OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
+    if (srv->auth_cache_ttl)
+        OSEC_GUARD(osec_credcache_new(srv->auth_cache_ttl, 0, &srv->cache));
+    memset(&to, 0, sizeof(to));
+    to.cert_file = srv->cert;
+    to.key_file = srv->key;
+    to.verify_client = srv->client_certs ? OSEC_TLS_VERIFY_OPTIONAL : OSEC_TLS_VERIFY_NONE;
+    to.client_ca_file = srv->client_certs ? srv->ca : NULL;
+    to.psk_lookup = srv->psk ? ms_psk_lookup : NULL;
+    to.psk_arg = srv;
+    srv->ssl = osec_tls_server_ctx(&to);
+    if (!srv->ssl)
+        return osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
+    return srv->smime ? load_signer(srv) : 0;
+}
+
+static void reload(void *arg)
+{
+    struct ms *srv = arg;
+    struct osec_config *cfg = NULL;
+    const char *s;
+    enum osec_log_level l;
+
+    if (!srv->config_path) {
+        osec_info("config.reload", "result=no-config-file");
+        return;
+    }
+    if (osec_config_load(srv->config_path, &cfg) < 0 ||
+        osec_config_check_keys(cfg, SEC, config_keys) < 0) {
+        osec_error("config.reload_failed", "error=\"%s\"", osec_error_msg());
+        osec_config_free(&cfg);
+        return;
+    }
+    s = osec_config_get(cfg, SEC, "log_level");
+    if (s && osec_log_parse_level(s, &l) == 0)
+        osec_log_set_level(l);
+    osec_info("config.reload", "result=ok file=\"%s\"", srv->config_path);
+    osec_config_free(&cfg);
+}
+
+static int make_server(struct ms *srv, struct ms_listener *l)
+{
+    struct osec_net_config nc;
+
+    if (!l->on)
+        return 0;
+    memset(&nc, 0, sizeof(nc));
+    nc.host = l->host;
+    nc.port = l->port;
+    nc.workers = srv->workers;
+    nc.ssl_ctx = l->tls ? srv->ssl : NULL;
+    nc.handshake_ms = srv->handshake_ms;
+    nc.request_ms = srv->request_ms;
+    nc.idle_ms = srv->idle_ms;
+    nc.max_input = srv->lim.max_line + (size_t)srv->lim.max_literal + 4096;
+    nc.h = l->tls ? &ms_handlers_tls : &ms_handlers_plain;
+    nc.arg = srv;
+    OSEC_GUARD(osec_net_server_new(&nc, &l->net));
+    osec_info("server.listening", "addr=%s:%u kind=%s tls_policy=%s psk=%s", l->host,
+              (unsigned)osec_net_server_port(l->net), l->tls ? "imaps" : "imap",
+              osec_msgpolicy_tls_name(srv->tls_policy), srv->psk ? "yes" : "no");
+    return 0;
+}
+
+static void *second_main(void *arg)
+{
+    (void)osec_net_server_run(arg);
+    return NULL;
+}
+
+/* Two listeners are two servers: the implicit-TLS one runs in a thread of
+ * its own, the other takes the signals; stopping one stops both. */
+static int serve(struct ms *srv)
+{
+    struct ms_listener *first = srv->imap.on ? &srv->imap : &srv->imaps;
+    struct ms_listener *second = srv->imap.on && srv->imaps.on ? &srv->imaps : NULL;
+    pthread_t th;
+    int rc;
+
+    OSEC_GUARD(make_server(srv, &srv->imap));
+    OSEC_GUARD(make_server(srv, &srv->imaps));
+    osec_net_block_signals();
+    OSEC_GUARD(ms_committer_start(srv, &srv->commit));
+    if (second && pthread_create(&th, NULL, second_main, second->net) != 0)
+        OSEC_BAIL(OSEC_EINTERNAL, "cannot start the second listener");
+    rc = osec_net_server_run_signals(first->net, reload, srv);
+    if (second) {
+        osec_net_server_stop(second->net);
+        (void)pthread_join(th, NULL);
+    }
+    /* before the workers go: it may still post answers to them */
+    ms_committer_stop(&srv->commit);
+    osec_info("server.stopped", NULL);
+    return rc;
+}
+
+static void cleanup(struct ms *srv)
+{
+    ms_committer_stop(&srv->commit);
+    osec_net_server_free(&srv->imap.net);
+    osec_net_server_free(&srv->imaps.net);
+    osec_tls_ctx_free(&srv->ssl);
+    X509_free(srv->sign_cert);
+    EVP_PKEY_free(srv->sign_key);
+    osec_credcache_free(&srv->cache);
+    osec_ratelimit_free(&srv->rl);
+    osec_master_free(&srv->m);
+}
+
+int main(int argc, char **argv)
+{
+    static struct ms srv;
+    struct osec_config *cfg = NULL;
+    struct opts o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    srv.lim = (struct osec_imap_limits)OSEC_IMAP_LIMITS_DEFAULT;
+    if ((rc = parse_args(argc, argv, &srv, &o)) != 0)
+        return rc;
+    if (srv.config_path && osec_config_load(srv.config_path, &cfg) < 0)
+        return fail("configuration");
+    rc = apply_config(&srv, cfg, &o);
+    if (rc == 0)
+        rc = rate_limits(&srv, cfg);
+    osec_config_free(&cfg);
+    if (rc < 0) {
+        osec_ratelimit_free(&srv.rl);
+        return fail("configuration");
+    }
+    if (o.check) {
+        osec_ratelimit_free(&srv.rl);
+        printf("cpm-msgstored: configuration ok\n");
+        return 0;
+    }
+    if (setup_security(&srv) < 0)
+        rc = fail("startup");
+    else if (serve(&srv) < 0)
+        rc = fail("server");
+    cleanup(&srv);
+    return rc ? 1 : 0;
+}
