@@ -45,8 +45,11 @@ lint:
 fuzz: asan
 	@./scripts/fuzz-all $(ASAN_BUILD) $(FUZZ_SECONDS)
 
+# every benchmark: cpns-server, cpns-gw (PN establishment), cpm-sipd vs
+# Kamailio, cpm-msgstored vs Dovecot (the last three install their peer)
 bench: build
-	@./bench/run
+	@rc=0; for b in bench/run bench/pn/run bench/sip/run bench/imap/run; do \
+	    if [ -x "$$b" ]; then echo "== $$b"; BUILD=$(BUILD) ./$$b || rc=1; fi; done; exit $$rc
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

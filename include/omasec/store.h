@@ -64,6 +64,9 @@ struct osec_store;
  * SQLite file that is world-accessible is refused (OSEC_EPERM).  A path in
  * a missing directory or an unreadable file is OSEC_ESTORE. */
 int osec_store_open(const char *url, struct osec_store **out);
+/* url with any password replaced by "***" (user:password@ and password=
+ * in a query or key/value string), for printing and logging. */
+int osec_store_url_redact(const char *url, char *out, size_t outlen);
 /* Rolls back an open transaction; *st becomes NULL.  NULL-safe. */
 void osec_store_close(struct osec_store **st);
 /* "sqlite" (or "postgresql"). */

@@ -668,3 +668,54 @@ int osec_store_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count)
         *count = n;
     return 0;
 }
+
+/* ---- printing a URL without its password ---------------------------------- */
+
+static int redact_param(struct osec_buf *b, const char *url)
+{
+    const char *p = url;
+
+    while (*p) {
+        const char *hit = strstr(p, "password=");
+        size_t n;
+
+        if (!hit) {
+            return osec_buf_append_str(b, p);
+        }
+        n = (size_t)(hit - p) + 9;
+        OSEC_GUARD(osec_buf_append(b, p, n));
+        OSEC_GUARD(osec_buf_append_str(b, "***"));
+        p = hit + 9;
+        while (*p && *p != '&' && *p != ' ')
+            p++;
+    }
+    return 0;
+}
+
+int osec_store_url_redact(const char *url, char *out, size_t outlen)
+{
+    const char *scheme = strstr(url, "://"), *at, *colon;
+    struct osec_buf b, tmp;
+    int rc;
+
+    osec_buf_init(&b, OSEC_STORE_PATH_MAX);
+    osec_buf_init(&tmp, OSEC_STORE_PATH_MAX);
+    at = scheme ? strchr(scheme + 3, '@') : NULL;
+    colon = at ? memchr(scheme + 3, ':', (size_t)(at - (scheme + 3))) : NULL;
+    if (colon) {
+        rc = osec_buf_append(&tmp, url, (size_t)(colon - url) + 1);
+        if (rc == 0)
+            rc = osec_buf_append_str(&tmp, "***");
+        if (rc == 0)
+            rc = osec_buf_append_str(&tmp, at);
+    } else {
+        rc = osec_buf_append_str(&tmp, url);
+    }
+    if (rc == 0)
+        rc = redact_param(&b, osec_buf_cstr(&tmp));
+    if (rc == 0)
+        rc = osec_strlcpy(out, osec_buf_cstr(&b), outlen);
+    osec_buf_free(&b);
+    osec_buf_free(&tmp);
+    return rc;
+}

@@ -47,6 +47,7 @@ static int init_master(struct ctl *c)
 
 static int init_store(struct ctl *c)
 {
+    char shown[OSEC_STORE_PATH_MAX + 1];
     struct osec_store_policy p;
     bool existed = strncmp(c->store_url, "sqlite:", 7) == 0 &&
                    access(c->store_url + 7, F_OK) == 0;
@@ -59,7 +60,9 @@ static int init_store(struct ctl *c)
         rc = osec_store_policy_set(c->st, OSEC_POLICY_REALM, OSEC_DEFAULT_REALM);
     if (rc < 0)
         return ctl_fail_rc(rc, "cannot initialise policy");
-    printf("%s  %s (store, schema up to date)\n", existed ? "kept   " : "created", c->store_url);
+    if (osec_store_url_redact(c->store_url, shown, sizeof(shown)) < 0)
+        (void)osec_strlcpy(shown, "(store)", sizeof(shown));
+    printf("%s  %s (store, schema up to date)\n", existed ? "kept   " : "created", shown);
     return 0;
 }
 
@@ -117,7 +120,7 @@ static int count_ents(const struct osec_store_entity *e, void *arg) { return cou
 int cmd_status(struct ctl *c, int argc, char **argv)
 {
     unsigned long users = 0, addrs = 0, ents = 0;
-    char realm[OSEC_STORE_VALUE_MAX + 1];
+    char realm[OSEC_STORE_VALUE_MAX + 1], shown[OSEC_STORE_PATH_MAX + 1];
     int rc;
 
     (void)argv;
@@ -131,7 +134,9 @@ int cmd_status(struct ctl *c, int argc, char **argv)
         (rc = osec_account_realm(c->st, realm, sizeof(realm))) < 0)
         return ctl_fail_rc(rc, "cannot read store");
     printf("data dir     %s\n", c->data);
-    printf("store        %s (%s)\n", c->store_url, osec_store_backend(c->st));
+    if (osec_store_url_redact(c->store_url, shown, sizeof(shown)) < 0)
+        (void)osec_strlcpy(shown, "(store)", sizeof(shown));
+    printf("store        %s (%s)\n", shown, osec_store_backend(c->st));
     printf("master key   %s (version %u)\n", c->master_path,
            (unsigned)osec_master_current_version(c->m));
     printf("pki          %s/{ca,server,client}.crt\n", c->pki_dir);

@@ -331,6 +331,22 @@ static void revocation_leaves_groups(void **state)
     assert_int_equal(osec_user_delete(f->st, f->m, "alice"), OSEC_ENOTFOUND);
 }
 
+static void store_url_redacted(void **state)
+{
+    char out[256];
+    (void)state;
+
+    assert_int_equal(osec_store_url_redact("postgresql://omasec:s3cret@db.example:5432/omasec", out, sizeof(out)), 0);
+    assert_string_equal(out, "postgresql://omasec:***@db.example:5432/omasec");
+    assert_int_equal(osec_store_url_redact("postgresql:///omasec?host=/run&password=s3cret&sslmode=require", out, sizeof(out)), 0);
+    assert_string_equal(out, "postgresql:///omasec?host=/run&password=***&sslmode=require");
+    assert_int_equal(osec_store_url_redact("sqlite:/var/lib/omasec/omasec.db", out, sizeof(out)), 0);
+    assert_string_equal(out, "sqlite:/var/lib/omasec/omasec.db");
+    assert_int_equal(osec_store_url_redact("postgresql://omasec@db/omasec", out, sizeof(out)), 0);
+    assert_string_equal(out, "postgresql://omasec@db/omasec");
+    assert_null(strstr(out, "s3cret"));
+}
+
 static int count_cb(const char *name, void *arg)
 {
     (void)name;
@@ -412,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lookups, setup, teardown),
         cmocka_unit_test(ratelimit_blocks_and_forgets),
         cmocka_unit_test(devstate_records),
+        cmocka_unit_test(store_url_redacted),
         cmocka_unit_test_setup_teardown(revocation_leaves_groups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
