@@ -33,6 +33,12 @@ struct osec_lookup {
 bool osec_lookup_last_entity(const char *entity_id, struct osec_store_entity *out);
 void osec_lookup_forget(void);
 
+/* A Digest nonce secret shared through the store (meta record `name`,
+ * sealed under the master key), created by whichever instance comes first:
+ * every daemon instance on one store accepts the others' nonces. */
+int osec_lookup_nonce_secret(struct osec_store *st, const struct osec_master *m,
+                             const char *name, uint8_t out[OSEC_DIGEST_SECRET_LEN]);
+
 /* osec_digest_lookup_fn for users (arg: struct osec_lookup). */
 int osec_lookup_user_digest(void *arg, const struct osec_digest_lookup *who,
                             struct osec_digest_secret *out);

@@ -5,6 +5,7 @@
 #include "omasec/account.h"
 #include "omasec/error.h"
 #include "omasec/keys.h"
+#include "omasec/util.h"
 
 static int name_of(const struct osec_digest_lookup *who, char *out, size_t len)
 {
@@ -105,5 +106,36 @@ int osec_lookup_entity_psk(struct osec_store *st, const struct osec_master *m,
     if (rc == 0)
         *psk_len = OSEC_KEY_LEN;
     osec_wipe(key, sizeof(key));
+    return rc;
+}
+
+static int gen_secret(void *arg, struct osec_buf *out)
+{
+    const struct osec_master *m = arg;
+    uint8_t secret[OSEC_DIGEST_SECRET_LEN];
+    int rc = osec_rand_bytes(secret, sizeof(secret));
+
+    if (rc == 0)
+        rc = osec_seal(m, "nonce-secret", NULL, 0, secret, sizeof(secret), out);
+    osec_wipe(secret, sizeof(secret));
+    return rc;
+}
+
+int osec_lookup_nonce_secret(struct osec_store *st, const struct osec_master *m,
+                             const char *name, uint8_t out[OSEC_DIGEST_SECRET_LEN])
+{
+    struct osec_store_blob b = { NULL, 0 };
+    struct osec_buf pt;
+    int rc;
+
+    osec_buf_init_secret(&pt, 64);
+    OSEC_CHECK(rc, osec_store_meta_get_or_create(st, name, gen_secret, (void *)m, &b));
+    OSEC_CHECK(rc, osec_unseal(m, "nonce-secret", NULL, 0, b.data, b.len, &pt));
+    if (pt.len != OSEC_DIGEST_SECRET_LEN)
+        OSEC_FAIL(rc, OSEC_EINTEGRITY, "bad nonce secret length");
+    memcpy(out, pt.data, OSEC_DIGEST_SECRET_LEN);
+out:
+    osec_store_blob_free(&b);
+    osec_buf_free(&pt);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "omasec/account.h"
 #include "omasec/config.h"
 #include "omasec/error.h"
+#include "omasec/lookup.h"
 #include "omasec/log.h"
 #include "omasec/tls.h"
 #include "omasec/util.h"
@@ -22,36 +23,11 @@
 
 /* ---- building ------------------------------------------------------------ */
 
-static int gen_secret(void *arg, struct osec_buf *out)
-{
-    const struct osec_master *m = arg;
-    uint8_t secret[OSEC_DIGEST_SECRET_LEN];
-    int rc = osec_rand_bytes(secret, sizeof(secret));
-
-    if (rc == 0)
-        rc = osec_seal(m, "nonce-secret", NULL, 0, secret, sizeof(secret), out);
-    osec_wipe(secret, sizeof(secret));
-    return rc;
-}
-
 /* The SIP nonce secret is shared through the store (sealed), so several
  * cpm-sipd instances accept each other's nonces; it is not cpns-server's. */
 static int nonce_secret(struct sipd *srv, struct osec_store *st, uint8_t out[32])
 {
-    struct osec_store_blob b = { NULL, 0 };
-    struct osec_buf pt;
-    int rc;
-
-    osec_buf_init_secret(&pt, 64);
-    OSEC_CHECK(rc, osec_store_meta_get_or_create(st, "sip.nonce_secret", gen_secret, srv->m, &b));
-    OSEC_CHECK(rc, osec_unseal(srv->m, "nonce-secret", NULL, 0, b.data, b.len, &pt));
-    if (pt.len != OSEC_DIGEST_SECRET_LEN)
-        OSEC_FAIL(rc, OSEC_EINTEGRITY, "bad nonce secret length");
-    memcpy(out, pt.data, OSEC_DIGEST_SECRET_LEN);
-out:
-    osec_store_blob_free(&b);
-    osec_buf_free(&pt);
-    return rc;
+    return osec_lookup_nonce_secret(st, srv->m, "sip.nonce_secret", out);
 }
 
 /* A Digest server for policy dc, with the nonce secret of the store and the

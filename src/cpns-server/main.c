@@ -9,6 +9,7 @@
 #include "cpns.h"
 #include "omasec/account.h"
 #include "omasec/error.h"
+#include "omasec/lookup.h"
 #include "omasec/log.h"
 #include "omasec/pki.h"
 #include "omasec/tls.h"
@@ -246,36 +247,11 @@ void cpns_auth(struct cpns *srv, struct osec_httpauth *a)
     a->allow_basic = atomic_load(&srv->allow_basic);
 }
 
-static int gen_secret(void *arg, struct osec_buf *out)
-{
-    const struct osec_master *m = arg;
-    uint8_t secret[OSEC_DIGEST_SECRET_LEN];
-    int rc = osec_rand_bytes(secret, sizeof(secret));
-
-    if (rc == 0)
-        rc = osec_seal(m, "nonce-secret", NULL, 0, secret, sizeof(secret), out);
-    osec_wipe(secret, sizeof(secret));
-    return rc;
-}
-
 /* The Digest nonce secret is shared through the store (sealed), so that
  * several cpns-server instances accept each other's nonces. */
 static int nonce_secret(struct cpns *srv, struct osec_store *st, uint8_t out[32])
 {
-    struct osec_store_blob b = { NULL, 0 };
-    struct osec_buf pt;
-    int rc;
-
-    osec_buf_init_secret(&pt, 64);
-    OSEC_CHECK(rc, osec_store_meta_get_or_create(st, "digest.nonce_secret", gen_secret, srv->m, &b));
-    OSEC_CHECK(rc, osec_unseal(srv->m, "nonce-secret", NULL, 0, b.data, b.len, &pt));
-    if (pt.len != OSEC_DIGEST_SECRET_LEN)
-        OSEC_FAIL(rc, OSEC_EINTEGRITY, "bad nonce secret length");
-    memcpy(out, pt.data, OSEC_DIGEST_SECRET_LEN);
-out:
-    osec_store_blob_free(&b);
-    osec_buf_free(&pt);
-    return rc;
+    return osec_lookup_nonce_secret(st, srv->m, "digest.nonce_secret", out);
 }
 
 static int psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_max,
