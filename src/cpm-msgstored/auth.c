@@ -20,7 +20,18 @@
 static void tagged(struct osec_buf *out, const char *tag, enum osec_imap_status st,
                    const char *code, const char *text)
 {
+    ms_metric_status(st);
     (void)osec_imap_write_tagged(out, osec_slice_cstr(tag), st, code, text);
+}
+
+/* "LOGIN", "PLAIN", "EXTERNAL", "EXTERNAL/PSK" (EXTERNAL over TLS-PSK), "PSK" */
+static enum ms_mech mech_of(const char *mech)
+{
+    if (strncmp(mech, "EXTERNAL", 8) == 0)
+        return MS_MECH_EXTERNAL;
+    if (strcmp(mech, "PSK") == 0)
+        return MS_MECH_PSK;
+    return strcmp(mech, "PLAIN") == 0 ? MS_MECH_PLAIN : MS_MECH_LOGIN;
 }
 
 /* ---- STARTTLS ---------------------------------------------------------------- */
@@ -28,6 +39,7 @@ static void tagged(struct osec_buf *out, const char *tag, enum osec_imap_status 
 void ms_cmd_starttls(struct ms_req *r)
 {
     struct ms_session *s = r->s;
+    SSL_CTX *ctx;
 
     if (ms_tls(s) || s->implicit_tls || s->tls_done) {
         ms_tagged(r, OSEC_IMAP_BAD, NULL, "TLS is already active");
@@ -37,10 +49,16 @@ void ms_cmd_starttls(struct ms_req *r)
         ms_tagged(r, OSEC_IMAP_NO, NULL, "TLS is not offered by service provider policy");
         return;
     }
-    if (osec_net_conn_starttls(s->c, s->w->srv->ssl) < 0) {
+    /* the context in force now; the session keeps a reference until the
+     * net layer has made its SSL from it, so a reload may swap it meanwhile */
+    ctx = ms_ssl_ref(s->w->srv);
+    if (!ctx || osec_net_conn_starttls(s->c, ctx) < 0) {
+        SSL_CTX_free(ctx);
         ms_tagged(r, OSEC_IMAP_NO, NULL, "cannot start TLS");
         return;
     }
+    SSL_CTX_free(s->starttls_ctx);
+    s->starttls_ctx = ctx;
     /* the answer goes out in the clear; everything after it is TLS, and
      * whatever the client pipelined behind STARTTLS is dropped (net layer) */
     s->tls_done = true;
@@ -80,6 +98,7 @@ static int finish(struct ms_session *s, struct osec_buf *out, const char *tag, c
         (void)osec_snprintf(detail, sizeof(detail), "mech=%s tls=%s reason=%s", mech,
                             ms_tls(s) ? "yes" : "no", reason[0] ? reason : "no such user");
         ms_audit(s, "imap.login_denied", user, detail);
+        ms_metric_login(mech_of(mech), rc == OSEC_EPOLICY ? MS_LOGIN_TLS_REQUIRED : MS_LOGIN_DENIED);
         tagged(out, tag, OSEC_IMAP_NO, rc == OSEC_EPOLICY ? "PRIVACYREQUIRED" : "AUTHORIZATIONFAILED",
                reason[0] ? reason : "authorization failed");
         return rc;
@@ -92,6 +111,7 @@ static int finish(struct ms_session *s, struct osec_buf *out, const char *tag, c
     (void)ms_protect_setup(s);
     osec_info("imap.login", "user=%s mech=%s peer=%s tls=%s", user, mech,
               osec_net_conn_peer(s->c), osec_tls_version_name(osec_net_conn_ssl(s->c)));
+    ms_metric_login(mech_of(mech), MS_LOGIN_OK);
     tagged(out, tag, OSEC_IMAP_OK, NULL, "authenticated");
     return 0;
 }
@@ -128,6 +148,7 @@ static void password_login(struct ms_session *s, struct osec_buf *out, const cha
 
     if (!osec_msgpolicy_password_offered(s->w->srv->tls_policy, ms_tls(s))) {
         ms_audit(s, "imap.login_refused", name_ok ? name : "?", "reason=password-without-tls");
+        ms_metric_login(mech_of(mech), MS_LOGIN_TLS_REQUIRED);
         tagged(out, tag, OSEC_IMAP_NO, "PRIVACYREQUIRED", "passwords need TLS: use STARTTLS");
         return;
     }
@@ -135,6 +156,7 @@ static void password_login(struct ms_session *s, struct osec_buf *out, const cha
     (void)osec_snprintf(idkey, sizeof(idkey), "id:%s", name_ok ? name : "?");
     if (rate_limited(s, ipkey, idkey)) {
         ms_audit(s, "imap.login_blocked", name_ok ? name : "?", "reason=rate-limit");
+        ms_metric_login(mech_of(mech), MS_LOGIN_RATE_LIMITED);
         tagged(out, tag, OSEC_IMAP_NO, "UNAVAILABLE", "too many failed attempts, try later");
         return;
     }
@@ -142,6 +164,7 @@ static void password_login(struct ms_session *s, struct osec_buf *out, const cha
         osec_ratelimit_fail(s->w->srv->rl, ipkey, osec_time_now());
         osec_ratelimit_fail(s->w->srv->rl, idkey, osec_time_now());
         ms_audit(s, "imap.login_failed", name_ok ? name : "?", mech);
+        ms_metric_login(mech_of(mech), MS_LOGIN_CREDENTIALS);
         tagged(out, tag, OSEC_IMAP_NO, "AUTHENTICATIONFAILED", "authentication failed");
         return;
     }
@@ -177,6 +200,7 @@ static void sasl_plain(struct ms_session *s, struct osec_buf *out, struct osec_s
     long a = osec_slice_find(msg, 0), b;
 
     if (a < 0 || (b = osec_slice_find(osec_slice_sub(msg, (size_t)a + 1, msg.len), 0)) < 0) {
+        ms_metric_login(MS_MECH_PLAIN, MS_LOGIN_MALFORMED);
         tagged(out, s->tag, OSEC_IMAP_BAD, NULL, "malformed PLAIN response");
         return;
     }
@@ -184,6 +208,7 @@ static void sasl_plain(struct ms_session *s, struct osec_buf *out, struct osec_s
     authc = osec_slice_sub(msg, (size_t)a + 1, (size_t)b);
     pw = osec_slice_sub(msg, (size_t)a + 2 + (size_t)b, msg.len);
     if (authz.len && !osec_slice_eq(authz, authc)) {
+        ms_metric_login(MS_MECH_PLAIN, MS_LOGIN_DENIED);
         tagged(out, s->tag, OSEC_IMAP_NO, "AUTHORIZATIONFAILED", "proxy authorization is not allowed");
         return;
     }
@@ -227,12 +252,14 @@ static void sasl_external(struct ms_session *s, struct osec_buf *out, struct ose
 
     if (tls_principal(s, user, sizeof(user), &how) < 0) {
         ms_audit(s, "imap.login_failed", "?", "EXTERNAL: no usable certificate or PSK");
+        ms_metric_login(MS_MECH_EXTERNAL, MS_LOGIN_CREDENTIALS);
         tagged(out, s->tag, OSEC_IMAP_NO, "AUTHENTICATIONFAILED",
                "no verified client certificate or PSK for a known user");
         return;
     }
     if (authz.len && !osec_slice_eq_cstr(authz, user)) {
         ms_audit(s, "imap.login_denied", user, "EXTERNAL: authorization identity mismatch");
+        ms_metric_login(MS_MECH_EXTERNAL, MS_LOGIN_DENIED);
         tagged(out, s->tag, OSEC_IMAP_NO, "AUTHORIZATIONFAILED", "not authorized as that user");
         return;
     }
@@ -270,6 +297,7 @@ void ms_cmd_authenticate(struct ms_req *r)
     if (s->sasl_mech == MECH_PLAIN &&
         !osec_msgpolicy_password_offered(s->w->srv->tls_policy, ms_tls(s))) {
         ms_audit(s, "imap.login_refused", "?", "reason=password-without-tls");
+        ms_metric_login(MS_MECH_PLAIN, MS_LOGIN_TLS_REQUIRED);
         ms_tagged(r, OSEC_IMAP_NO, "PRIVACYREQUIRED", "PLAIN needs TLS: use STARTTLS");
         return;
     }
@@ -338,7 +366,7 @@ int ms_psk_preauth(struct ms_session *s)
     char id[OSEC_STORE_URI_MAX + 1];
     int rc;
 
-    if (!s->w->srv->psk_preauth || !ssl || osec_tls_psk_identity(ssl, id, sizeof(id)) < 0)
+    if (!atomic_load(&s->w->srv->psk_preauth) || !ssl || osec_tls_psk_identity(ssl, id, sizeof(id)) < 0)
         return OSEC_ENOTFOUND;
     OSEC_GUARD(tls_principal(s, user, sizeof(user), &how));
     /* finish() answers with a tagged line: keep it out of the greeting */

@@ -82,12 +82,15 @@ static void run_batch(struct ms_committer *c, struct ms_job *batch)
     }
     if (rc == 0)
         rc = osec_store_commit(c->st); /* the one fsync of the batch */
+    if (rc == 0)
+        osec_metric_inc(ms_m.batches);
     else
         osec_error("imap.append_failed", "error=\"%s\"", osec_error_msg());
     for (struct ms_job *j = batch, *next; j; j = next) {
         next = j->next;
         if (rc < 0)
             j->rc = rc;
+        osec_metric_inc(ms_m.appends[j->rc < 0 ? 1 : 0]);
         post(j);
     }
 }
@@ -195,6 +198,7 @@ static void answer(struct ms_job *j)
     char code[64];
 
     osec_buf_reset(out);
+    ms_metric_status(j->rc < 0 ? OSEC_IMAP_NO : OSEC_IMAP_OK);
     if (j->rc < 0) {
         (void)osec_imap_write_tagged(out, osec_slice_cstr(s->tag), OSEC_IMAP_NO, "SERVERBUG",
                                      "APPEND failed");

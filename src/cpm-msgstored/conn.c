@@ -39,6 +39,7 @@ static void *worker_start(int index, void *arg)
     if (!w)
         return NULL;
     w->srv = srv;
+    w->lim = srv->lim;
     w->nodes = calloc(srv->lim.max_args, sizeof(*w->nodes));
     w->arena = malloc(srv->lim.max_line);
     /* responses hold at most a message or two plus framing; protected
@@ -71,6 +72,7 @@ bool ms_tls(struct ms_session *s)
 
 void ms_tagged(struct ms_req *r, enum osec_imap_status st, const char *code, const char *text)
 {
+    ms_metric_status(st);
     if (osec_imap_write_tagged(r->out, r->cmd->tag, st, code, text) < 0)
         (void)osec_imap_write_tagged(r->out, r->cmd->tag, st, NULL, "(response text withheld)");
 }
@@ -113,6 +115,8 @@ void ms_audit(struct ms_session *s, const char *event, const char *subject, cons
         (void)osec_strlcpy(a.subject, subject, sizeof(a.subject)); /* truncation is fine */
     if (detail)
         (void)osec_strlcpy(a.detail, detail, sizeof(a.detail));
+    if (strcmp(event, "imap.acl_deny") == 0)
+        osec_metric_inc(ms_m.acl_denied);
     if (osec_store_audit_add(s->w->st, &a) < 0)
         osec_error("audit.failed", "event=%s error=\"%s\"", event, osec_error_msg());
     osec_info(event, "user=%s peer=%s subject=\"%s\" detail=\"%s\"", s->user[0] ? s->user : "-",
@@ -274,6 +278,7 @@ static void dispatch(struct ms_req *r)
     struct ms_session *s = r->s;
     enum osec_imap_cmd_name n = r->cmd->name;
 
+    ms_metric_command(n);
     if ((unsigned)n >= OSEC_IMAP_CMD_COUNT_ || !commands[n].fn) {
         ms_tagged(r, OSEC_IMAP_BAD, NULL, "unknown command");
         return;
@@ -289,6 +294,12 @@ static void dispatch(struct ms_req *r)
     }
     if (s->state == MS_NOAUTH && !clear_ok(n) &&
         !osec_msgpolicy_clear_allowed(s->w->srv->tls_policy, ms_tls(s))) {
+        if (n == OSEC_IMAP_CMD_LOGIN || n == OSEC_IMAP_CMD_AUTHENTICATE)
+            ms_metric_login(n == OSEC_IMAP_CMD_LOGIN ? MS_MECH_LOGIN
+                            : osec_imap_arg_is(osec_imap_arg_at(r->cmd, 0), "EXTERNAL")
+                                ? MS_MECH_EXTERNAL
+                                : MS_MECH_PLAIN,
+                            MS_LOGIN_TLS_REQUIRED);
         ms_tagged(r, OSEC_IMAP_NO, "PRIVACYREQUIRED", "TLS is required: use STARTTLS first");
         ms_audit(s, "imap.login_refused", osec_imap_cmd_str(n), "reason=tls-required");
         return;
@@ -312,8 +323,10 @@ static ssize_t literal_cont(struct ms_session *s, struct osec_buf *out)
         (void)osec_imap_write_continue(out, "Ready for literal data");
         return 0;
     }
-    if (cmd->tag.len)
+    if (cmd->tag.len) {
+        ms_metric_status(OSEC_IMAP_NO);
         (void)osec_imap_write_tagged(out, cmd->tag, OSEC_IMAP_NO, NULL, why);
+    }
     else
         (void)osec_imap_write_status(out, OSEC_IMAP_NO, NULL, why);
     return (ssize_t)osec_imap_scan_abort(&s->scan);
@@ -325,8 +338,10 @@ static ssize_t parse_error(struct ms_session *s, struct osec_buf *out, size_t le
     enum osec_imap_status st = cmd->err_bad ? OSEC_IMAP_BAD : OSEC_IMAP_NO;
     const char *text = cmd->err_text ? cmd->err_text : "invalid command";
 
-    if (cmd->tag.len)
+    if (cmd->tag.len) {
+        ms_metric_status(st);
         (void)osec_imap_write_tagged(out, cmd->tag, st, cmd->err_code, text);
+    }
     else
         (void)osec_imap_write_status(out, st, cmd->err_code, text);
     if (cmd->err_skip > 0 && cmd->err_skip <= len)
@@ -343,7 +358,13 @@ static ssize_t command(struct ms_session *s, const uint8_t *data, size_t len,
     struct ms_worker *w = s->w;
     struct ms_req r = { s, &w->cmd, out };
     size_t used = 0;
-    int rc = osec_imap_parse(data, len, &w->srv->lim, &s->scan, &w->cmd, &used);
+    uint64_t t0;
+    int rc;
+
+    /* the limits in force: a reload may have lowered them */
+    w->lim.max_literal = atomic_load(&w->srv->max_literal);
+    w->lim.max_line = atomic_load(&w->srv->max_line);
+    rc = osec_imap_parse(data, len, &w->lim, &s->scan, &w->cmd, &used);
 
     if (rc == OSEC_IMAP_INCOMPLETE) {
         if (s->state == MS_NOAUTH && len > MS_PREAUTH_MAX) {
@@ -357,7 +378,9 @@ static ssize_t command(struct ms_session *s, const uint8_t *data, size_t len,
         return literal_cont(s, out);
     if (rc != OSEC_OK)
         return parse_error(s, out, len);
+    t0 = osec_time_mono_us();
     dispatch(&r);
+    osec_metric_observe_us(ms_m.latency, osec_time_mono_us() - t0);
     return (ssize_t)used;
 }
 
@@ -377,6 +400,22 @@ static void greet(struct ms_session *s)
     (void)ms_flush(s, out);
 }
 
+/* A completed handshake, once per connection: implicit TLS when the
+ * connection opens, STARTTLS at the first bytes read over it. */
+static void count_handshake(struct ms_session *s)
+{
+    SSL *ssl = osec_net_conn_ssl(s->c);
+    char id[OSEC_STORE_URI_MAX + 1];
+
+    if (s->hs_counted || !ssl || !SSL_is_init_finished(ssl))
+        return;
+    s->hs_counted = true;
+    if (osec_tls_psk_identity(ssl, id, sizeof(id)) == 0)
+        osec_metric_inc(ms_m.hs[MS_HS_PSK]);
+    else
+        osec_metric_inc(ms_m.hs[s->implicit_tls ? MS_HS_IMAPS : MS_HS_STARTTLS]);
+}
+
 static void *open_session(struct osec_net_conn *c, void *worker, bool tls)
 {
     struct ms_session *s = calloc(1, sizeof(*s));
@@ -386,6 +425,8 @@ static void *open_session(struct osec_net_conn *c, void *worker, bool tls)
     s->w = worker;
     s->c = c;
     s->implicit_tls = tls;
+    osec_metric_add(ms_m.conns, 1);
+    count_handshake(s);
     greet(s);
     return s;
 }
@@ -407,6 +448,8 @@ static ssize_t conn_data(struct osec_net_conn *c, void *state, const uint8_t *da
     ssize_t n;
 
     osec_buf_reset(out);
+    if (s->tls_done)
+        count_handshake(s);
     if (s->state == MS_LOGOUT)
         return (ssize_t)len;
     if (s->mode == MS_SASL)
@@ -442,6 +485,7 @@ void ms_session_free(struct ms_session *s)
 {
     ms_unselect(s);
     X509_free(s->protect_cert);
+    SSL_CTX_free(s->starttls_ctx);
     free(s);
 }
 
@@ -451,6 +495,7 @@ static void conn_close(struct osec_net_conn *c, void *state)
 
     (void)c;
     s->c = NULL;
+    osec_metric_add(ms_m.conns, -1);
     if (s->inflight) { /* the committer still holds it: it frees it */
         s->orphan = true;
         return;

@@ -88,6 +88,8 @@ int ms_unseal(struct ms_session *s, const struct osec_store_mailbox *mb,
     rc = osec_mail_unseal(s->w->srv->m, mb->owner, mb->id, m->uid, m->body.data, m->body.len,
                           out);
     if (rc == OSEC_EINTEGRITY)
+        osec_metric_inc(ms_m.integrity);
+    if (rc == OSEC_EINTEGRITY)
         osec_error("msg.integrity_failed", "user=%s owner=%s mailbox=%lld uid=%u", s->user,
                    mb->owner, (long long)mb->id, m->uid);
     return rc;
@@ -240,6 +242,7 @@ static int message_text(struct fetch_ctx *x, const struct osec_store_msg *m,
     osec_buf_reset(&wk->tmp2);
     OSEC_GUARD(osec_mail_smime_protect(*text, s->protect_cert, wk->srv->sign_cert,
                                        wk->srv->sign_key, true, &wk->tmp2));
+    osec_metric_inc(ms_m.smime);
     *text = osec_buf_slice(&wk->tmp2);
     return 0;
 }

@@ -31,24 +31,18 @@ static const char usage[] =
     "  -s, --store URL        store (default sqlite:DIR/omasec.db)\n"
     "  -w, --workers N        worker threads per listener (default: one per core)\n"
     "      --log-level L      debug, info, warn, error (default info)\n"
+    "      --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
     "  -n, --check-config     validate the configuration and exit\n"
     "  -h, --help             this help\n"
     "\n"
-    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the log level.\n";
+    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads certificates, TLS policy,\n"
+    "limits and log level without dropping sessions (a broken file changes nothing).\n";
 
 static const char *const config_keys[] = {
     "listen_imap", "listen_imaps", "store", "workers", "log_level", "cert", "key",
     "client_ca", "tls", "psk", "client_certs", "psk_preauth", "smime", "cpm_layout",
     "max_message", "max_line", "handshake_timeout", "request_timeout", "idle_timeout",
-    "idle_poll", "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", NULL,
-};
-
-struct opts {
-    const char *listen[2];
-    int nlisten;
-    const char *store, *log_level;
-    int workers;
-    bool check;
+    "idle_poll", "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics", NULL,
 };
 
 static int fail(const char *what)
@@ -57,13 +51,13 @@ static int fail(const char *what)
     return 1;
 }
 
-static int parse_args(int argc, char **argv, struct ms *srv, struct opts *o)
+static int parse_args(int argc, char **argv, struct ms *srv, struct ms_opts *o)
 {
     static const struct option lo[] = {
         { "data", required_argument, NULL, 'd' }, { "config", required_argument, NULL, 'c' },
         { "listen", required_argument, NULL, 'l' }, { "store", required_argument, NULL, 's' },
         { "workers", required_argument, NULL, 'w' }, { "log-level", required_argument, NULL, 'L' },
-        { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+        { "check-config", no_argument, NULL, 'n' }, { "metrics", required_argument, NULL, 'M' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int64_t v;
@@ -82,6 +76,7 @@ static int parse_args(int argc, char **argv, struct ms *srv, struct opts *o)
             break;
         case 's': o->store = optarg; break;
         case 'L': o->log_level = optarg; break;
+        case 'M': o->metrics = optarg; break;
         case 'n': o->check = true; break;
         case 'w':
             if (osec_parse_i64(optarg, 1, 256, &v) < 0) {
@@ -151,7 +146,7 @@ static int path_conf(const struct osec_config *cfg, const char *key, const char 
     return s ? osec_strlcpy(out, s, outlen) : osec_snprintf(out, outlen, "%s/%s", data, def_name);
 }
 
-static int apply_listen(struct ms *srv, const struct osec_config *cfg, const struct opts *o)
+static int apply_listen(struct ms *srv, const struct osec_config *cfg, const struct ms_opts *o)
 {
     srv->imaps.tls = true;
     if (o->nlisten > 0) {
@@ -168,12 +163,16 @@ static int apply_listen(struct ms *srv, const struct osec_config *cfg, const str
 static int apply_security(struct ms *srv, const struct osec_config *cfg)
 {
     const char *s = osec_config_get(cfg, SEC, "tls");
+    enum osec_tls_policy pol;
+    bool preauth;
     int64_t v;
 
-    OSEC_GUARD(osec_msgpolicy_tls_parse(s ? s : "required", &srv->tls_policy));
+    OSEC_GUARD(osec_msgpolicy_tls_parse(s ? s : "required", &pol));
+    srv->tls_policy = pol;
     OSEC_GUARD(osec_config_get_bool(cfg, SEC, "psk", true, &srv->psk));
     OSEC_GUARD(osec_config_get_bool(cfg, SEC, "client_certs", true, &srv->client_certs));
-    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "psk_preauth", true, &srv->psk_preauth));
+    OSEC_GUARD(osec_config_get_bool(cfg, SEC, "psk_preauth", true, &preauth));
+    srv->psk_preauth = preauth;
     OSEC_GUARD(osec_config_get_bool(cfg, SEC, "smime", true, &srv->smime));
     OSEC_GUARD(osec_config_get_bool(cfg, SEC, "cpm_layout", true, &srv->cpm_layout));
     OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_cache_ttl", 0, 3600, 0, &v));
@@ -192,6 +191,8 @@ static int apply_limits(struct ms *srv, const struct osec_config *cfg)
     srv->lim.max_literal = (uint64_t)v;
     OSEC_GUARD(osec_config_get_int(cfg, SEC, "max_line", 1024, 1 << 20, 65536, &v));
     srv->lim.max_line = (size_t)v;
+    srv->max_literal = srv->lim.max_literal;
+    srv->max_line = srv->lim.max_line;
     OSEC_GUARD(get_secs(cfg, "handshake_timeout", 10, &srv->handshake_ms));
     OSEC_GUARD(get_secs(cfg, "request_timeout", 60, &srv->request_ms));
     /* RFC 3501 5.4: an autologout timer of at least 30 minutes (IDLE) */
@@ -201,7 +202,20 @@ static int apply_limits(struct ms *srv, const struct osec_config *cfg)
     return 0;
 }
 
-static int apply_config(struct ms *srv, const struct osec_config *cfg, const struct opts *o)
+static int apply_metrics(struct ms *srv, const struct osec_config *cfg, const struct ms_opts *o)
+{
+    const char *s = o->metrics ? o->metrics : osec_config_get(cfg, SEC, "metrics");
+    char h[64];
+    uint16_t p;
+
+    if (!s)
+        return 0;
+    OSEC_ENSURE(osec_net_parse_hostport(s, h, sizeof(h), &p) == 0, OSEC_ECONFIG,
+                "metrics: '%s' is not HOST:PORT", s);
+    return osec_strlcpy(srv->metrics_addr, s, sizeof(srv->metrics_addr));
+}
+
+static int apply_config(struct ms *srv, const struct osec_config *cfg, const struct ms_opts *o)
 {
     const char *s;
     int64_t v;
@@ -225,23 +239,33 @@ static int apply_config(struct ms *srv, const struct osec_config *cfg, const str
         enum osec_log_level l;
 
         OSEC_ENSURE(osec_log_parse_level(s, &l) == 0, OSEC_ECONFIG, "bad log level '%s'", s);
-        osec_log_set_level(l);
+        srv->has_log_level = true;
+        srv->log_level = (int)l;
     }
-    return 0;
+    return apply_metrics(srv, cfg, o);
 }
 
-static int rate_limits(struct ms *srv, const struct osec_config *cfg)
+static int read_limits(const struct osec_config *cfg, struct osec_ratelimit_config *rc)
 {
-    struct osec_ratelimit_config rc = { 0, 0, 0, 0 };
     int64_t f, w, b;
 
+    memset(rc, 0, sizeof(*rc));
     OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_max_failures", 1, 1000, 5, &f));
     OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_window", 1, 86400, 60, &w));
     OSEC_GUARD(osec_config_get_int(cfg, SEC, "auth_block", 1, 86400, 60, &b));
-    rc.max_failures = (unsigned)f;
-    rc.window = (unsigned)w;
-    rc.block = (unsigned)b;
-    return osec_ratelimit_new(&rc, &srv->rl);
+    rc->max_failures = (unsigned)f;
+    rc->window = (unsigned)w;
+    rc->block = (unsigned)b;
+    return 0;
+}
+
+int ms_config_read(struct ms *srv, const struct osec_config *cfg, const struct ms_opts *o,
+                   struct osec_ratelimit_config *rl)
+{
+    srv->opts = o;
+    srv->lim = (struct osec_imap_limits)OSEC_IMAP_LIMITS_DEFAULT;
+    OSEC_GUARD(apply_config(srv, cfg, o));
+    return read_limits(cfg, rl);
 }
 
 static int load_signer(struct ms *srv)
@@ -256,48 +280,53 @@ static int load_signer(struct ms *srv)
     return osec_pki_load_key(srv->key, &srv->sign_key);
 }
 
-static int setup_security(struct ms *srv)
+SSL_CTX *ms_tls_ctx(struct ms *run, const struct ms *cfg)
 {
     struct osec_tls_server_opts to;
 
+    memset(&to, 0, sizeof(to));
+    to.cert_file = cfg->cert;
+    to.key_file = cfg->key;
+    to.verify_client = cfg->client_certs ? OSEC_TLS_VERIFY_OPTIONAL : OSEC_TLS_VERIFY_NONE;
+    to.client_ca_file = cfg->client_certs ? cfg->ca : NULL;
+    to.psk_lookup = cfg->psk ? ms_psk_lookup : NULL;
+    to.psk_arg = run;
+    return osec_tls_server_ctx(&to);
+}
+
+SSL_CTX *ms_ssl_ref(struct ms *srv)
+{
+    SSL_CTX *ctx;
+
+    (void)pthread_mutex_lock(&srv->ctx_mu);
+    ctx = srv->ssl;
+    if (ctx && SSL_CTX_up_ref(ctx) != 1)
+        ctx = NULL;
+    (void)pthread_mutex_unlock(&srv->ctx_mu);
+    return ctx;
+}
+
+static int setup_security(struct ms *srv)
+{
     OSEC_GUARD(osec_master_load(srv->master_path, &srv->m));
     if (srv->auth_cache_ttl)
         OSEC_GUARD(osec_credcache_new(srv->auth_cache_ttl, 0, &srv->cache));
-    memset(&to, 0, sizeof(to));
-    to.cert_file = srv->cert;
-    to.key_file = srv->key;
-    to.verify_client = srv->client_certs ? OSEC_TLS_VERIFY_OPTIONAL : OSEC_TLS_VERIFY_NONE;
-    to.client_ca_file = srv->client_certs ? srv->ca : NULL;
-    to.psk_lookup = srv->psk ? ms_psk_lookup : NULL;
-    to.psk_arg = srv;
-    srv->ssl = osec_tls_server_ctx(&to);
+    srv->ssl = ms_tls_ctx(srv, srv);
     if (!srv->ssl)
         return osec_error_code() < 0 ? osec_error_code() : OSEC_ETLS;
     return srv->smime ? load_signer(srv) : 0;
 }
 
-static void reload(void *arg)
+static int start_metrics(struct ms *srv)
 {
-    struct ms *srv = arg;
-    struct osec_config *cfg = NULL;
-    const char *s;
-    enum osec_log_level l;
-
-    if (!srv->config_path) {
-        osec_info("config.reload", "result=no-config-file");
-        return;
-    }
-    if (osec_config_load(srv->config_path, &cfg) < 0 ||
-        osec_config_check_keys(cfg, SEC, config_keys) < 0) {
-        osec_error("config.reload_failed", "error=\"%s\"", osec_error_msg());
-        osec_config_free(&cfg);
-        return;
-    }
-    s = osec_config_get(cfg, SEC, "log_level");
-    if (s && osec_log_parse_level(s, &l) == 0)
-        osec_log_set_level(l);
-    osec_info("config.reload", "result=ok file=\"%s\"", srv->config_path);
-    osec_config_free(&cfg);
+    if (!srv->metrics_addr[0])
+        return 0;
+    OSEC_GUARD(osec_metrics_new(&srv->metrics));
+    OSEC_GUARD(ms_metrics_init(srv->metrics));
+    OSEC_GUARD(osec_metrics_serve(srv->metrics, srv->metrics_addr));
+    osec_info("metrics.listening", "addr=%s port=%u", srv->metrics_addr,
+              (unsigned)osec_metrics_port(srv->metrics));
+    return 0;
 }
 
 static int make_server(struct ms *srv, struct ms_listener *l)
@@ -345,7 +374,7 @@ static int serve(struct ms *srv)
     OSEC_GUARD(ms_committer_start(srv, &srv->commit));
     if (second && pthread_create(&th, NULL, second_main, second->net) != 0)
         OSEC_BAIL(OSEC_EINTERNAL, "cannot start the second listener");
-    rc = osec_net_server_run_signals(first->net, reload, srv);
+    rc = osec_net_server_run_signals(first->net, ms_reload, srv);
     if (second) {
         osec_net_server_stop(second->net);
         (void)pthread_join(th, NULL);
@@ -361,6 +390,7 @@ static void cleanup(struct ms *srv)
     ms_committer_stop(&srv->commit);
     osec_net_server_free(&srv->imap.net);
     osec_net_server_free(&srv->imaps.net);
+    osec_metrics_free(&srv->metrics);
     osec_tls_ctx_free(&srv->ssl);
     X509_free(srv->sign_cert);
     EVP_PKEY_free(srv->sign_key);
@@ -372,33 +402,35 @@ static void cleanup(struct ms *srv)
 int main(int argc, char **argv)
 {
     static struct ms srv;
+    static struct ms_opts o;
     struct osec_config *cfg = NULL;
-    struct opts o;
+    struct osec_ratelimit_config rl;
     int rc;
 
-    memset(&o, 0, sizeof(o));
-    srv.lim = (struct osec_imap_limits)OSEC_IMAP_LIMITS_DEFAULT;
     if ((rc = parse_args(argc, argv, &srv, &o)) != 0)
         return rc;
     if (srv.config_path && osec_config_load(srv.config_path, &cfg) < 0)
         return fail("configuration");
-    rc = apply_config(&srv, cfg, &o);
-    if (rc == 0)
-        rc = rate_limits(&srv, cfg);
+    rc = ms_config_read(&srv, cfg, &o, &rl);
     osec_config_free(&cfg);
-    if (rc < 0) {
-        osec_ratelimit_free(&srv.rl);
+    if (rc < 0)
         return fail("configuration");
-    }
     if (o.check) {
-        osec_ratelimit_free(&srv.rl);
         printf("cpm-msgstored: configuration ok\n");
         return 0;
     }
-    if (setup_security(&srv) < 0)
+    if (srv.has_log_level)
+        osec_log_set_level((enum osec_log_level)srv.log_level);
+    if (pthread_mutex_init(&srv.ctx_mu, NULL) != 0)
+        return 1;
+    osec_net_block_signals(); /* before any thread (metrics) exists */
+    if (osec_ratelimit_new(&rl, &srv.rl) < 0 || setup_security(&srv) < 0)
         rc = fail("startup");
+    else if (start_metrics(&srv) < 0)
+        rc = fail("metrics");
     else if (serve(&srv) < 0)
         rc = fail("server");
     cleanup(&srv);
+    (void)pthread_mutex_destroy(&srv.ctx_mu);
     return rc ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include "omasec/credcache.h"
 #include "omasec/imap.h"
 #include "omasec/imap_acl.h"
+#include "omasec/metrics.h"
 #include "omasec/msgpolicy.h"
 #include "omasec/net.h"
 #include "omasec/ratelimit.h"
@@ -35,6 +36,16 @@ struct ms_listener {
     struct osec_net_server *net;
 };
 
+/* The command line: it overrides the configuration file, at start and at
+ * every reload. */
+struct ms_opts {
+    const char *listen[2];
+    int nlisten;
+    const char *store, *log_level, *metrics;
+    int workers;
+    bool check;
+};
+
 struct ms {
     /* command line and configuration */
     const char *data;
@@ -44,21 +55,33 @@ struct ms {
     char cert[MS_PATH_MAX], key[MS_PATH_MAX], ca[MS_PATH_MAX];
     struct ms_listener imap, imaps;
     int workers;
-    enum osec_tls_policy tls_policy;
+    /* read by the workers, changed by a reload (SIGHUP): atomic */
+    _Atomic enum osec_tls_policy tls_policy;
     bool psk;                  /* TLS-PSK: identity = entity id, principal = its user */
     bool client_certs;         /* ask for client certificates (SASL EXTERNAL) */
-    bool psk_preauth;          /* implicit TLS + PSK: greet with PREAUTH */
+    atomic_bool psk_preauth;   /* implicit TLS + PSK: greet with PREAUTH */
     bool smime;                /* provider allows S/MIME message protection */
     bool cpm_layout;           /* default folders + CPM folder rules */
-    unsigned handshake_ms, request_ms, idle_ms, idle_poll_ms;
+    unsigned handshake_ms, request_ms, idle_ms;
+    atomic_uint idle_poll_ms;
+    /* lim: as at start (sizes the worker buffers); max_literal/max_line: the
+     * limits in force, at most those of lim (lowered by a reload) */
     struct osec_imap_limits lim;
+    _Atomic uint64_t max_literal;
+    _Atomic size_t max_line;
     unsigned auth_cache_ttl;   /* seconds; 0: off */
+    char metrics_addr[80];     /* "": no metrics listener */
+    const struct ms_opts *opts;
+    bool has_log_level;
+    int log_level;             /* enum osec_log_level, when has_log_level */
     /* shared state */
     struct osec_master *m;
     struct osec_ratelimit *rl;
     struct osec_credcache *cache;
     struct ms_committer *commit; /* group commit of APPENDs (commit.c) */
-    SSL_CTX *ssl;
+    SSL_CTX *ssl;              /* STARTTLS and imaps; swapped by a reload under ctx_mu */
+    pthread_mutex_t ctx_mu;
+    struct osec_metrics *metrics;
     X509 *sign_cert;           /* signs S/MIME-protected messages */
     EVP_PKEY *sign_key;
     atomic_bool reload;
@@ -75,6 +98,7 @@ struct ms_worker {
     bool mu_ok;
     struct ms_job *done;
     struct osec_imap_cmd cmd;
+    struct osec_imap_limits lim; /* this worker's copy of the limits in force */
     struct osec_imap_arg *nodes;
     uint8_t *arena;
     struct osec_buf out;       /* responses of the command being handled */
@@ -102,6 +126,8 @@ struct ms_session {
     struct osec_net_conn *c;
     bool implicit_tls;
     bool tls_done;             /* STARTTLS happened */
+    bool hs_counted;           /* its handshake is in the metrics */
+    SSL_CTX *starttls_ctx;     /* a reference for the STARTTLS handshake */
     enum ms_state state;
     enum ms_mode mode;
     struct osec_imap_scan scan;
@@ -138,6 +164,48 @@ struct ms_req {
     const struct osec_imap_cmd *cmd;
     struct osec_buf *out;
 };
+
+/* metrics.c */
+enum ms_mech { MS_MECH_LOGIN = 0, MS_MECH_PLAIN, MS_MECH_EXTERNAL, MS_MECH_PSK, MS_MECH_N };
+enum ms_login {
+    MS_LOGIN_OK = 0, MS_LOGIN_CREDENTIALS, MS_LOGIN_RATE_LIMITED, MS_LOGIN_TLS_REQUIRED,
+    MS_LOGIN_DENIED, MS_LOGIN_MALFORMED, MS_LOGIN_N
+};
+enum ms_hs { MS_HS_STARTTLS = 0, MS_HS_IMAPS, MS_HS_PSK, MS_HS_N };
+
+/* All NULL (and so free) without --metrics. */
+struct ms_metrics {
+    struct osec_metric *commands[OSEC_IMAP_CMD_COUNT_]; /* [UNKNOWN]: "other" */
+    struct osec_metric *responses[3];                   /* OK, NO, BAD */
+    struct osec_metric *logins[MS_MECH_N][MS_LOGIN_N];
+    struct osec_metric *hs[MS_HS_N];
+    struct osec_metric *conns;
+    struct osec_metric *acl_denied, *integrity;
+    struct osec_metric *appends[2];                     /* ok, failed */
+    struct osec_metric *batches, *smime;
+    struct osec_metric *latency;
+    struct osec_metric *reload_ok, *reload_failed;
+};
+extern struct ms_metrics ms_m;
+int ms_metrics_init(struct osec_metrics *r);
+void ms_metric_status(enum osec_imap_status st);
+void ms_metric_command(enum osec_imap_cmd_name n);
+void ms_metric_login(enum ms_mech mech, enum ms_login result);
+
+/* main.c */
+struct osec_config;
+/* Read the configuration (cfg may be NULL) and the command line into srv;
+ * nothing is applied to the process (log level, TLS). */
+int ms_config_read(struct ms *srv, const struct osec_config *cfg, const struct ms_opts *o,
+                   struct osec_ratelimit_config *rl);
+/* A server context for the certificates and options of cfg; PSK lookups go
+ * to run (the running server). */
+SSL_CTX *ms_tls_ctx(struct ms *run, const struct ms *cfg);
+/* A reference to the TLS context in force (SSL_CTX_free it). */
+SSL_CTX *ms_ssl_ref(struct ms *srv);
+
+/* reload.c: SIGHUP */
+void ms_reload(void *arg);
 
 /* conn.c */
 extern const struct osec_net_handlers ms_handlers_plain;

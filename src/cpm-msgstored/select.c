@@ -380,17 +380,20 @@ int ms_idle_line(struct ms_session *s, const uint8_t *data, size_t len, struct o
     s->mode = MS_CMD;
     (void)osec_net_conn_timer(s->c, 0);
     if (rc < 0) {
+        ms_metric_status(OSEC_IMAP_BAD);
         (void)osec_imap_write_tagged(out, osec_slice_cstr(s->tag), OSEC_IMAP_BAD, NULL,
                                      "expected DONE");
         s->state = MS_LOGOUT;
         return (int)len;
     }
     if (osec_imap_idle_done(line) < 0) {
+        ms_metric_status(OSEC_IMAP_BAD);
         (void)osec_imap_write_tagged(out, osec_slice_cstr(s->tag), OSEC_IMAP_BAD, NULL,
                                      "expected DONE");
         return (int)used;
     }
     (void)ms_sync(s, out, true);
+    ms_metric_status(OSEC_IMAP_OK);
     (void)osec_imap_write_tagged(out, osec_slice_cstr(s->tag), OSEC_IMAP_OK, NULL,
                                  "IDLE terminated");
     return (int)used;
