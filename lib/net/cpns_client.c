@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +171,11 @@ static int open_socket(struct osec_cpns_client *c)
         if (fd < 0)
             continue;
         set_timeouts(fd, c->timeout_ms);
+        if (!c->dtls) { /* requests are small and answered at once: no Nagle */
+            int one = 1;
+
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
             e = errno;
             (void)close(fd);

@@ -37,6 +37,7 @@ struct gw {
     struct osec_net_server *tunnel;     /* enrolment tunnel (CONNECT), or NULL */
     pthread_t tunnel_thread;
     struct osec_metrics *metrics;       /* --metrics, or NULL */
+    struct gw_pskcache *pskc;           /* PN session credentials in memory */
 };
 
 /* metrics.c: all NULL (no-ops) unless --metrics is given */
@@ -58,6 +59,17 @@ struct gw_session {
     char mode[16];                        /* "tls-psk", "dtls-psk", "digest" */
     char where[80];                       /* peer address, for logs */
 };
+
+/* pskcache.c: the PSK and peer of PN session credential id ("pn-..."),
+ * from memory while its record file is unchanged, else from the record
+ * (OSEC_ENOTFOUND absent, OSEC_ESTALE expired, ...).  checked: the file was
+ * checked by this connection's handshake a moment ago, a cached entry is
+ * taken without checking it again.  psk or peer may be NULL. */
+struct gw_pskcache;
+int gw_pskcache_new(struct gw_pskcache **out);
+void gw_pskcache_free(struct gw_pskcache **c);
+int gw_session_cred(struct gw *gw, const char *id, bool checked, uint8_t psk[OSEC_KEY_LEN],
+                    char *peer, size_t peer_len);
 
 /* session.c: PN establishment and request handling (shared by TLS and DTLS) */
 int gw_psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_max,

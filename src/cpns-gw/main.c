@@ -225,6 +225,7 @@ static int run(struct gw *gw, const struct opts *o)
 
     osec_net_block_signals(); /* before the DTLS threads exist */
     OSEC_GUARD(identity(gw, o));
+    OSEC_GUARD(gw_pskcache_new(&gw->pskc));
     OSEC_GUARD(setup_listeners(gw, o));
     memset(&nc, 0, sizeof(nc));
     nc.host = gw->listen_host;
@@ -467,6 +468,7 @@ int main(int argc, char **argv)
     osec_tls_ctx_free(&gw.tls);
     osec_tls_ctx_free(&gw.dtls);
     osec_digest_server_free(&gw.digest);
+    gw_pskcache_free(&gw.pskc);
     osec_cpns_client_free(&gw.up);
     osec_pn_identity_wipe(&gw.id);
     osec_devstate_close(&gw.ds);
