@@ -49,7 +49,10 @@ static const char usage[] =
     "pair: create a onetime key for a PNE or another GW, register it at the server\n"
     "      and keep it for the running daemon; prints the key id (never the key).\n"
     "link: GW<->GW (CPNS-3): fetch the onetime key another GW registered for this GW\n"
-    "      and establish the session with it, as a PNE would.\n";
+    "      and establish the session with it, as a PNE would.\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration file and\n"
+    "the certificate files for new connections and keeps established PN sessions.\n";
 
 struct opts {
     const char *server, *entity, *user, *password_file, *cafile, *listen, *listen_udp;
