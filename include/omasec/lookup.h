@@ -35,9 +35,17 @@ void osec_lookup_forget(void);
 
 /* A Digest nonce secret shared through the store (meta record `name`,
  * sealed under the master key), created by whichever instance comes first:
- * every daemon instance on one store accepts the others' nonces. */
+ * every daemon instance on one store accepts the others' nonces.
+ *
+ * this_process_only: mix a random value drawn once per process into it, so
+ * that nonces do not survive a restart.  Use it whenever the nonce-count
+ * replay state is kept in memory: otherwise a request accepted before a
+ * restart could be replayed once after it while its nonce lives.  (With the
+ * replay state in a shared store, several instances and restarts are safe
+ * with the plain shared secret.) */
 int osec_lookup_nonce_secret(struct osec_store *st, const struct osec_master *m,
-                             const char *name, uint8_t out[OSEC_DIGEST_SECRET_LEN]);
+                             const char *name, bool this_process_only,
+                             uint8_t out[OSEC_DIGEST_SECRET_LEN]);
 
 /* osec_digest_lookup_fn for users (arg: struct osec_lookup). */
 int osec_lookup_user_digest(void *arg, const struct osec_digest_lookup *who,

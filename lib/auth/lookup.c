@@ -1,5 +1,6 @@
 #include "omasec/lookup.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "omasec/account.h"
@@ -121,8 +122,18 @@ static int gen_secret(void *arg, struct osec_buf *out)
     return rc;
 }
 
+static uint8_t boot[32];
+static int boot_rc = -1;
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void make_boot(void)
+{
+    boot_rc = osec_rand_bytes(boot, sizeof(boot));
+}
+
 int osec_lookup_nonce_secret(struct osec_store *st, const struct osec_master *m,
-                             const char *name, uint8_t out[OSEC_DIGEST_SECRET_LEN])
+                             const char *name, bool this_process_only,
+                             uint8_t out[OSEC_DIGEST_SECRET_LEN])
 {
     struct osec_store_blob b = { NULL, 0 };
     struct osec_buf pt;
@@ -134,7 +145,15 @@ int osec_lookup_nonce_secret(struct osec_store *st, const struct osec_master *m,
     if (pt.len != OSEC_DIGEST_SECRET_LEN)
         OSEC_FAIL(rc, OSEC_EINTEGRITY, "bad nonce secret length");
     memcpy(out, pt.data, OSEC_DIGEST_SECRET_LEN);
+    if (this_process_only) {
+        (void)pthread_once(&boot_once, make_boot);
+        if (boot_rc < 0)
+            OSEC_FAIL(rc, OSEC_ECRYPTO, "no randomness for the nonce secret");
+        OSEC_CHECK(rc, osec_hmac_sha256(pt.data, OSEC_DIGEST_SECRET_LEN, boot, sizeof(boot), out));
+    }
 out:
+    if (rc < 0)
+        osec_wipe(out, OSEC_DIGEST_SECRET_LEN);
     osec_store_blob_free(&b);
     osec_buf_free(&pt);
     return rc;

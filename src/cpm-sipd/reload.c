@@ -27,7 +27,9 @@
  * cpm-sipd instances accept each other's nonces; it is not cpns-server's. */
 static int nonce_secret(struct sipd *srv, struct osec_store *st, uint8_t out[32])
 {
-    return osec_lookup_nonce_secret(st, srv->m, "sip.nonce_secret", out);
+    /* the replay state is in memory: nonces must not outlive the process, or
+     * a REGISTER accepted before a restart could be replayed after it */
+    return osec_lookup_nonce_secret(st, srv->m, "sip.nonce_secret", true, out);
 }
 
 /* A Digest server for policy dc, with the nonce secret of the store and the

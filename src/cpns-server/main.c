@@ -251,7 +251,9 @@ void cpns_auth(struct cpns *srv, struct osec_httpauth *a)
  * several cpns-server instances accept each other's nonces. */
 static int nonce_secret(struct cpns *srv, struct osec_store *st, uint8_t out[32])
 {
-    return osec_lookup_nonce_secret(st, srv->m, "digest.nonce_secret", out);
+    /* with the replay state in memory, nonces must not outlive the process */
+    return osec_lookup_nonce_secret(st, srv->m, "digest.nonce_secret", srv->shared_replay == NULL,
+                                    out);
 }
 
 static int psk_lookup(void *arg, const char *identity, uint8_t *psk, size_t psk_max,

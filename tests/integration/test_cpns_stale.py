@@ -59,6 +59,18 @@ C.ok(st == 401 and "stale=true" not in hdr.lower().replace('"', ""),
 ch2 = [c for c in parse_challenges(hdr) if c.get("algorithm") == "SHA-256"][0]
 st, _ = req(path, authz=digest_header(ch2, "alice", "alice-pw", "POST", path))
 C.eq(st, 201, "retry with the fresh nonce succeeds")
+# an Authorization accepted before a restart cannot be replayed after it:
+# the replay state is in memory, so nonces are bound to the process
+st, hdr = req("/cpns/v1/entities/watch-2/eukey")
+ch3 = [c for c in parse_challenges(hdr) if c.get("algorithm") == "SHA-256"][0]
+auth3 = digest_header(ch3, "alice", "alice-pw", "POST", "/cpns/v1/entities/watch-2/eukey")
+C.eq(req("/cpns/v1/entities/watch-2/eukey", authz=auth3)[0], 201, "assignment accepted")
 C.eq(srv.stop(), 0, "clean stop")
+srv = Daemon([os.path.join(BIN, "cpns-server"), "--data", D, "--config", CONF, "--listen",
+              "127.0.0.1:%d" % PORT], os.path.join(T.path, "srv2.log"), ready_port=PORT)
+st, hdr = req("/cpns/v1/entities/watch-2/eukey", authz=auth3)
+C.ok(st == 401 and "stale=true" not in hdr.lower().replace('"', ""),
+     "the same Authorization replayed after a restart -> 401", hdr)
+C.eq(srv.stop(), 0, "clean stop after restart")
 T.cleanup()
 C.finish()

@@ -13,9 +13,13 @@
 - AsyncLoad: many kept-alive TLS connections driven by one selector per
   process, protocol-agnostic, and run_load() around it (RSS and descriptor
   samples of the daemon);
-- TARGETS: one Target subclass per daemon.  A new daemon joins the flood
-  test (and the load test, with a load_proto()) by adding an entry; its
-  kill test supplies its own workload and checks.
+- TARGETS: one Target subclass per daemon (cpns-server, cpm-msgstored,
+  cpm-sipd).  A new daemon joins the flood test (and the load test, with a
+  load_proto()) by adding an entry; its kill test supplies its own workload
+  and checks;
+- IMAP (tagged_reply, ImapLoop: EXTERNAL + SELECT + FETCH) and SIP
+  (sip_register, sip_exchange, SipRegisterLoop over TLS, SipUdpClient)
+  clients for the CPM daemons.
 """
 import hmac
 import http.client
@@ -801,8 +805,8 @@ def quiet_stop(d, sig=None):
 # A Target knows how to set up and start its daemon on a private data
 # directory and how a well-behaved client talks to it.  The flood test runs
 # every entry of TARGETS whose binary exists; the load test every entry with
-# a load_proto().  To add a daemon (cpm-sipd, cpm-msgstored): subclass
-# Target, fill in the members below, add it to TARGETS.
+# a load_proto().  To add a daemon: subclass Target, fill in the members
+# below, add it to TARGETS (the CPM daemons are added further down).
 
 class Target:
     name = binary = section = ""
@@ -938,6 +942,436 @@ class CpnsServer(Target):
 
 
 TARGETS = {"cpns-server": CpnsServer}
+
+
+# ---- CPM daemons: cpm-msgstored (IMAP) and cpm-sipd (SIP) ---------------------
+
+def tagged_reply(buf, tag):
+    """(consumed, status line) of the IMAP response ending in the tagged
+    line of tag, or None if it has not all arrived (untagged lines and
+    literals before it are consumed with it)."""
+    t = tag.encode() + b" "
+    i = 0 if buf.startswith(t) else buf.find(b"\r\n" + t)
+    if i < 0:
+        return None
+    i = i + 2 if i else 0
+    j = buf.find(b"\r\n", i)
+    if j < 0:
+        return None
+    return j + 2, buf[i:j].decode("utf-8", "replace")
+
+
+class ImapLoop:
+    """Protocol for AsyncLoad on an IMAPS listener with a client certificate:
+    AUTHENTICATE EXTERNAL, SELECT INBOX, then FETCH (flags of all messages,
+    or the first message's body) again and again."""
+
+    STEPS = ("AUTHENTICATE EXTERNAL =", "SELECT INBOX")
+    LOOP = ("FETCH 1:* (UID FLAGS RFC822.SIZE)", "FETCH 1 (BODY.PEEK[])")
+
+    def request(self, c):
+        p = c.proto
+        p["n"] = p.get("n", -1) + 1
+        n = p["n"]
+        p["tag"] = "T%d" % n
+        cmd = self.STEPS[n] if n < len(self.STEPS) else self.LOOP[n % len(self.LOOP)]
+        return ("%s %s\r\n" % (p["tag"], cmd)).encode()
+
+    def reply(self, c, buf):
+        p = c.proto
+        r = tagged_reply(buf, p["tag"])
+        if r is None:
+            return None
+        used, line = r
+        if not line.startswith(p["tag"] + " OK"):
+            return used, "%r" % line[:120]
+        if p["n"] < len(self.STEPS):
+            p["again"] = True
+        elif p["n"] % 2 and b"BODY[] {" not in buf[:used]:
+            return used, "no body in %r" % buf[:120]
+        return used, True
+
+
+class CpmMsgstored(Target):
+    """cpm-msgstored: the flood and load talk IMAPS on port; port_imap is
+    the STARTTLS listener.  Users are u0.. with password uN-pw; 'load' has a
+    client certificate (EXTERNAL: no scrypt per connection under load)."""
+    name = binary = section = "cpm-msgstored"
+    partial = b"a1 LOGIN u0"
+    request = b"a1 NOOP\r\n"
+
+    def __init__(self, tmp, data=None, conf_extra="", workers=2, users=1):
+        super().__init__(tmp, data or os.path.join(tmp, "msgstore"),
+                         "auth_max_failures = 1000\n" + conf_extra, workers)
+        self.port_imap = free_port()
+        self.users = ["u%d" % i for i in range(users)]
+
+    def setup(self):
+        super().setup()
+        for u in self.users + ["load"]:
+            ctl(self.data, "user", "add", u, stdin=u + "-pw\n")
+        p = ctl(self.data, "pki", "issue", "load", "--client")
+        if p.returncode != 0:
+            raise RuntimeError("pki issue: " + p.stderr)
+
+    def argv(self, conf):
+        return [os.path.join(BIN, self.binary), "--data", self.data, "--config", conf,
+                "--listen", "imaps:127.0.0.1:%d" % self.port,
+                "--listen", "imap:127.0.0.1:%d" % self.port_imap]
+
+    def start(self, extra_conf=""):
+        d = super().start(extra_conf)
+        wait_listening(d, self.port_imap, scale(20, 60))
+        return d
+
+    def login(self, user, starttls=False, timeout=15.0):
+        import imaplib
+        if starttls:
+            m = imaplib.IMAP4("127.0.0.1", self.port_imap, timeout=timeout)
+            m.starttls(ssl_context=self.tls_ctx())
+        else:
+            m = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=self.tls_ctx(),
+                                  timeout=timeout)
+        m.login(user, user + "-pw")
+        return m
+
+    def probe(self):
+        import imaplib
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=self.load_ctx(), timeout=15)
+        try:
+            typ, data = m.authenticate("EXTERNAL", lambda _: b"")
+            if typ != "OK":
+                return "EXTERNAL: %s %r" % (typ, data)
+            typ, data = m.select("INBOX")
+            return typ == "OK" or "SELECT: %s %r" % (typ, data)
+        finally:
+            m.logout()
+
+    def well_behaved(self):
+        m = self.login(self.users[0])   # one message to FETCH in every INBOX
+        m.logout()
+        import imaplib
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=self.load_ctx(), timeout=15)
+        m.authenticate("EXTERNAL", lambda _: b"")
+        if m.select("INBOX")[1] == [b"0"]:
+            m.append("INBOX", None, None, b"Subject: load\r\n\r\nhello\r\n")
+        m.logout()
+        return self.probe
+
+    def tls_ctx(self):
+        """With the 'load' client certificate once setup() issued it (the
+        load's connections use EXTERNAL; a certificate does not stop LOGIN)."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        pki = os.path.join(self.data, "pki")
+        if os.path.exists(os.path.join(pki, "load.crt")):
+            ctx.load_cert_chain(os.path.join(pki, "load.crt"), os.path.join(pki, "load.key"))
+        return ctx
+
+    load_ctx = tls_ctx
+
+    def load_proto(self):
+        return ImapLoop()
+
+
+def free_udp_tcp_port():
+    """A port free for both UDP and TCP (cpm-sipd's udp and tcp listeners share it)."""
+    for _ in range(50):
+        p = free_port()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+    raise RuntimeError("no free port")
+
+
+def sip_message(buf):
+    """(consumed, status, head text) of one complete SIP message on a stream, or None."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buf[:end].decode("utf-8", "replace")
+    n = 0
+    for line in head.split("\r\n")[1:]:
+        k, _, v = line.partition(":")
+        if k.strip().lower() in ("content-length", "l"):
+            n = int(v.strip() or 0)
+    if len(buf) < end + 4 + n:
+        return None
+    parts = head.split(" ", 2)
+    status = int(parts[1]) if parts[0] == "SIP/2.0" else 0
+    return end + 4 + n, status, head
+
+
+def sip_register(transport, local, user, cseq, call_id, expires=300, auth=None,
+                 domain="example.com", query=False):
+    """A REGISTER of sip:USER@DOMAIN from local (host, port); query: no
+    Contact (RFC 3261 10.2.3: the 200 lists the current bindings)."""
+    aor = "sip:%s@%s" % (user, domain)
+    lines = ["REGISTER sip:%s SIP/2.0" % domain,
+             "Via: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (transport, local[0], local[1],
+                                                            os.urandom(6).hex()),
+             "Max-Forwards: 70", "From: <%s>;tag=f%s" % (aor, call_id[:6]), "To: <%s>" % aor,
+             "Call-ID: " + call_id, "CSeq: %d REGISTER" % cseq]
+    if not query:
+        lines += ["Contact: <sip:%s@%s:%d;transport=%s>" % (user, local[0], local[1],
+                                                           transport.lower()),
+                  "Expires: %d" % expires]
+    if auth:
+        lines.append("Authorization: " + auth)
+    return ("\r\n".join(lines + ["Content-Length: 0", "", ""])).encode()
+
+
+def sip_auth(head, user, password, uri="sip:example.com", nc=1, cnonce=None):
+    """(challenge, Authorization) for the SHA-256 challenge of a 401 head."""
+    ch = None
+    for line in head.split("\r\n"):
+        k, _, v = line.partition(":")
+        if k.strip().lower() == "www-authenticate":
+            c = parse_challenges(v.strip())
+            c = [x for x in c if x.get("algorithm") == "SHA-256"]
+            ch = ch or (c[0] if c else None)
+    if ch is None:
+        return None, None
+    return ch, sip_auth_for(ch, user, password, uri, nc, cnonce or os.urandom(6).hex())
+
+
+def sip_auth_for(ch, user, password, uri, nc, cnonce, method="REGISTER"):
+    import hashlib
+    h = lambda x: hashlib.sha256(x.encode()).hexdigest()  # noqa: E731
+    ha1 = h("%s:%s:%s" % (user, ch["realm"], password))
+    ha2 = h("%s:%s" % (method, uri))
+    resp = h("%s:%s:%08x:%s:auth:%s" % (ha1, ch["nonce"], nc, cnonce, ha2))
+    return ('Digest username="%s", realm="%s", nonce="%s", uri="%s", algorithm=SHA-256, '
+            'response="%s", qop=auth, nc=%08x, cnonce="%s"'
+            % (user, ch["realm"], ch["nonce"], uri, resp, nc, cnonce))
+
+
+class SipRegisterLoop:
+    """Protocol for AsyncLoad on a cpm-sipd TLS listener: REGISTER, answer
+    the 401 (SHA-256), then refresh the binding again and again on the same
+    nonce with nc counting up (a fresh challenge when it goes stale)."""
+
+    def __init__(self, users):
+        self.users = users
+        self.i = 0
+
+    def request(self, c):
+        p = c.proto
+        if "user" not in p:
+            p["user"] = self.users[self.i % len(self.users)]
+            self.i += 1
+            p["call"], p["cseq"], p["local"] = os.urandom(8).hex(), 0, c.sock.getsockname()
+        p["cseq"] += 1
+        auth = None
+        if "ch" in p:
+            p["nc"] += 1
+            auth = sip_auth_for(p["ch"], p["user"], p["user"] + "-pw", "sip:example.com",
+                                p["nc"], p["cnonce"])
+        return sip_register("TLS", p["local"], p["user"], p["cseq"], p["call"], auth=auth)
+
+    def reply(self, c, buf):
+        r = sip_message(buf)
+        if r is None:
+            return None
+        used, status, head = r
+        p = c.proto
+        if status == 401:
+            ch, _ = sip_auth(head, p["user"], "")
+            first = "ch" not in p
+            if ch is None:
+                return used, "401 without a SHA-256 challenge"
+            p["ch"], p["nc"], p["cnonce"] = ch, 0, os.urandom(6).hex()
+            if first or ch.get("stale", "").lower() == "true":
+                p["again"] = True
+                return used, True
+            return used, "401 with a valid nonce"
+        if status != 200:
+            return used, "status %d: %r" % (status, head[:200])
+        return used, True
+
+
+class CpmSipd(Target):
+    """cpm-sipd: udp and tcp listeners on port_sip, TLS on port (the flood and
+    load's), a Conversation Server address nobody answers on.  Users u0..
+    and l0.. (the load's, added by load_proto) with password uN-pw and AOR
+    sip:uN@example.com."""
+    name = binary = section = "cpm-sipd"
+    partial = (b"REGISTER sip:example.com SIP/2.0\r\n"
+               b"Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKslow\r\n")
+    request = sip_register("TLS", ("127.0.0.1", 5061), "u0", 1, "idle-probe")
+
+    def __init__(self, tmp, data=None, conf_extra="", workers=2, users=1):
+        super().__init__(tmp, data or os.path.join(tmp, "sipd"),
+                         "auth_max_failures = 100000\nmin_expires = 1\nmax_contacts = 32\n"
+                         "digest_algorithms = SHA-256\n" + conf_extra, workers)
+        self.port_sip = free_udp_tcp_port()
+        self.port_cs = free_udp_tcp_port()
+        self.users = ["u%d" % i for i in range(users)]
+
+    def add_users(self, names):
+        for u in names:
+            ctl(self.data, "user", "add", u, stdin=u + "-pw\n")
+            p = ctl(self.data, "address", "add", u, "sip:%s@example.com" % u)
+            if p.returncode != 0:
+                raise RuntimeError("address add: " + p.stderr)
+
+    def setup(self):
+        super().setup()
+        self.add_users(self.users)
+
+    def argv(self, conf):
+        return [os.path.join(BIN, self.binary), "--data", self.data, "--config", conf,
+                "--listen", "udp:127.0.0.1:%d" % self.port_sip,
+                "--listen", "tcp:127.0.0.1:%d" % self.port_sip,
+                "--listen", "tls:127.0.0.1:%d" % self.port,
+                "--conversation-server", "sip:127.0.0.1:%d" % self.port_cs]
+
+    def start(self, extra_conf=""):
+        d = super().start(extra_conf)
+        wait_listening(d, self.port_sip, scale(20, 60))
+        return d
+
+    def timeout_conf(self, handshake, request, idle):
+        return "handshake_timeout = %d\nmessage_timeout = %d\nidle_timeout = %d\n" % (
+            handshake, request, idle)
+
+    def register(self, user, transport="tcp", timeout=10.0):
+        """One fresh connection (or UDP socket): REGISTER, challenge, REGISTER
+        with Digest; returns (final status or None, challenge)."""
+        if transport == "udp":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            s.connect(("127.0.0.1", self.port_sip))
+        elif transport == "tls":
+            raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+            s = self.tls_ctx().wrap_socket(raw, server_hostname="127.0.0.1")
+        else:
+            s = socket.create_connection(("127.0.0.1", self.port_sip), timeout=timeout)
+        s.settimeout(timeout)
+        try:
+            return sip_exchange(s, transport, user, user + "-pw")
+        finally:
+            s.close()
+
+    def well_behaved(self):
+        def ask():
+            st, _ = self.register(self.users[0], "tls")
+            return st == 200 or "status %r" % st
+        return ask
+
+    def extra_clients(self, think, n):
+        """UDP UAs refreshing their binding (u0's AOR) every think seconds."""
+        return [SipUdpClient(self.port_sip, self.users[0], think) for _ in range(n)]
+
+    def load_proto(self):
+        """Enough load users (l0..) that no AOR gets more than 25 contacts
+        (max_contacts is at most 32)."""
+        n = int(os.environ.get("OSEC_LOAD_CLIENTS", scale(1000, 500))) // 25 + 1
+        users = ["l%d" % i for i in range(n)]
+        self.add_users(users)
+        return SipRegisterLoop(users)
+
+
+class SipUdpClient(threading.Thread):
+    """One UA on its own UDP port: REGISTER with Digest, then a refresh every
+    `think` seconds on the same nonce (nc counting up, a new challenge when
+    it goes stale)."""
+
+    def __init__(self, port, user, think):
+        super().__init__(daemon=True)
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.connect(("127.0.0.1", port))
+        self.s.settimeout(5.0)
+        self.user, self.think = user, think
+        self.lat, self.errors = [], []
+        self.stop = threading.Event()
+
+    def run(self):
+        ch, nc, call, cseq = None, 0, os.urandom(8).hex(), 0
+        local = self.s.getsockname()
+        try:
+            while not self.stop.is_set():
+                t0 = time.time()
+                cseq += 1
+                nc += 1
+                auth = ch and sip_auth_for(ch, self.user, self.user + "-pw", "sip:example.com",
+                                           nc, "5eed%04x" % cseq)
+                self.s.send(sip_register("UDP", local, self.user, cseq, call, auth=auth or None))
+                st, head, _ = sip_recv(self.s, "udp")
+                while st is not None and st < 200:
+                    st, head, _ = sip_recv(self.s, "udp")
+                if st == 401 and (ch is None or "stale=true" in head.lower()):
+                    ch, nc = sip_auth(head, self.user, "")[0], 0
+                    continue
+                self.lat.append(time.time() - t0)
+                if st != 200:
+                    self.errors.append("%s over UDP: %r" % (self.user, st))
+                self.stop.wait(self.think)
+        except (OSError, EOFError) as e:
+            if not self.stop.is_set():
+                self.errors.append("%s over UDP: %s" % (self.user, e))
+
+    def close(self):
+        self.stop.set()
+        self.join(10)
+        self.s.close()
+
+
+def sip_recv(s, transport, buf=b""):
+    """One SIP message from a socket: (status, head, rest of the buffer)."""
+    if transport == "udp":
+        d = s.recv(65535)
+        r = sip_message(d)
+        return (r[1], r[2], b"") if r else (None, d, b"")
+    while True:
+        r = sip_message(buf)
+        if r:
+            return r[1], r[2], buf[r[0]:]
+        d = s.recv(65536)
+        if not d:
+            raise EOFError("connection closed")
+        buf += d
+
+
+def sip_exchange(s, transport, user, password, ch=None, nc=1, call_id=None, query=False,
+                 heads=None):
+    """REGISTER on socket s; with ch, answer that (earlier) challenge right
+    away.  Returns (final status, the challenge answered); heads, a list,
+    gets the final response's head."""
+    local = s.getsockname()
+    call_id = call_id or os.urandom(8).hex()
+    tp = transport.upper()
+    buf = b""
+    cseq = 1
+    if ch is None:
+        s.sendall(sip_register(tp, local, user, cseq, call_id, query=query))
+        while True:
+            st, head, buf = sip_recv(s, transport, buf)
+            if st and st >= 200:
+                break
+        if st != 401:
+            return st, None
+        ch, _ = sip_auth(head, user, password)
+        if ch is None:
+            return 401, None
+        cseq += 1
+    auth = sip_auth_for(ch, user, password, "sip:example.com", nc, os.urandom(6).hex())
+    s.sendall(sip_register(tp, local, user, cseq, call_id, auth=auth, query=query))
+    while True:
+        st, head, buf = sip_recv(s, transport, buf)
+        if st and st >= 200:
+            if heads is not None:
+                heads.append(head)
+            return st, ch
+
+
+TARGETS["cpm-msgstored"] = CpmMsgstored
+TARGETS["cpm-sipd"] = CpmSipd
 
 
 def available_targets():
