@@ -57,9 +57,8 @@ int osec_devstate_open(const char *dir, bool create, struct osec_devstate **out)
     OSEC_CHECK(rc, osec_snprintf(mk, sizeof(mk), "%s/master.key", dir));
     if (create) {
         rc = osec_master_create(mk);
-        if (rc == OSEC_EEXISTS)
-            rc = 0;
-        OSEC_CHECK(rc, rc);
+        if (rc < 0 && rc != OSEC_EEXISTS)
+            goto out;
     }
     rc = osec_master_load(mk, &ds->m);
 out:

@@ -277,7 +277,8 @@ int osec_pn_pair(struct osec_devstate *ds, struct osec_cpns_client *server, cons
     rc = osec_cpns_client_request(server, "POST", "/cpns/v1/onetime-keys",
                                   osec_slice_cstr(body), NULL, &r);
     osec_wipe(body, sizeof(body));
-    OSEC_CHECK(rc, rc);
+    if (rc < 0)
+        goto out;
     OSEC_CHECK(rc, expect(&r, 201, "onetime key registration"));
     OSEC_CHECK(rc, parse_json(&r, &j));
     OSEC_CHECK(rc, json_str(j, "key_id", key->id, sizeof(key->id)));
