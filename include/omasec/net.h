@@ -63,6 +63,14 @@ int osec_net_server_run(struct osec_net_server *s);
  * SIGINT stop the server, SIGHUP calls on_hup(arg) (may be NULL), SIGPIPE
  * is ignored.  Blocks the signals in every thread it starts. */
 int osec_net_server_run_signals(struct osec_net_server *s, void (*on_hup)(void *), void *arg);
+/* A daemon's signal thread: SIGTERM/SIGINT call on_stop(arg) (once, then
+ * the thread ends), SIGHUP calls on_hup(arg) (may be NULL).  Blocks the
+ * signals in the caller first (call before starting other threads);
+ * osec_signals_stop ends and frees the thread. */
+struct osec_signals;
+int osec_signals_start(void (*on_stop)(void *), void (*on_hup)(void *), void *arg,
+                       struct osec_signals **out);
+void osec_signals_stop(struct osec_signals **sc);
 /* Block the daemon signals in the calling thread (and so in every thread it
  * starts afterwards): call before starting any thread of your own. */
 void osec_net_block_signals(void);

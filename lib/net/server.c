@@ -774,16 +774,17 @@ int osec_net_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t 
 
 /* ---- signals ----------------------------------------------------------- */
 
-struct sigctx {
-    struct osec_net_server *s;
+struct osec_signals {
+    void (*on_stop)(void *);
     void (*on_hup)(void *);
     void *arg;
     sigset_t set;
+    pthread_t thread;
 };
 
 static void *signal_main(void *p)
 {
-    struct sigctx *sc = p;
+    struct osec_signals *sc = p;
     int sig;
 
     for (;;) {
@@ -796,7 +797,7 @@ static void *signal_main(void *p)
         }
         if (sig != SIGUSR2) /* SIGUSR2: our own wake-up after the workers ended */
             osec_info("server.stopping", "signal=%d", sig);
-        osec_net_server_stop(sc->s);
+        sc->on_stop(sc->arg);
         return NULL;
     }
 }
@@ -820,19 +821,64 @@ void osec_net_block_signals(void)
     (void)signal(SIGXFSZ, SIG_IGN); /* a file-size limit is a write error, not death */
 }
 
+int osec_signals_start(void (*on_stop)(void *), void (*on_hup)(void *), void *arg,
+                       struct osec_signals **out)
+{
+    struct osec_signals *sc = calloc(1, sizeof(*sc));
+
+    *out = NULL;
+    OSEC_ENSURE(sc != NULL, OSEC_ENOMEM, "out of memory");
+    sc->on_stop = on_stop;
+    sc->on_hup = on_hup;
+    sc->arg = arg;
+    daemon_signals(&sc->set);
+    osec_net_block_signals();
+    if (pthread_create(&sc->thread, NULL, signal_main, sc) != 0) {
+        free(sc);
+        OSEC_BAIL(OSEC_EINTERNAL, "cannot start the signal thread");
+    }
+    *out = sc;
+    return 0;
+}
+
+void osec_signals_stop(struct osec_signals **psc)
+{
+    if (!*psc)
+        return;
+    (void)pthread_kill((*psc)->thread, SIGUSR2);
+    (void)pthread_join((*psc)->thread, NULL);
+    free(*psc);
+    *psc = NULL;
+}
+
+struct server_sig {
+    struct osec_net_server *s;
+    void (*on_hup)(void *);
+    void *arg;
+};
+
+static void sig_stop(void *p)
+{
+    osec_net_server_stop(((struct server_sig *)p)->s);
+}
+
+static void sig_hup(void *p)
+{
+    struct server_sig *ss = p;
+
+    if (ss->on_hup)
+        ss->on_hup(ss->arg);
+}
+
 int osec_net_server_run_signals(struct osec_net_server *s, void (*on_hup)(void *), void *arg)
 {
-    struct sigctx sc = { s, on_hup, arg, { { 0 } } };
-    pthread_t th;
+    struct server_sig ss = { s, on_hup, arg };
+    struct osec_signals *sc;
     int rc;
 
-    daemon_signals(&sc.set);
-    osec_net_block_signals();
-    OSEC_ENSURE(pthread_create(&th, NULL, signal_main, &sc) == 0, OSEC_EINTERNAL,
-                "cannot start the signal thread");
+    OSEC_GUARD(osec_signals_start(sig_stop, sig_hup, &ss, &sc));
     rc = osec_net_server_run(s);
-    (void)pthread_kill(th, SIGUSR2);
-    (void)pthread_join(th, NULL);
+    osec_signals_stop(&sc);
     return rc;
 }
 

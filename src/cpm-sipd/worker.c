@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 #include <openssl/err.h>
 
+#include "omasec/net.h"
 #include "omasec/error.h"
 #include "omasec/log.h"
 #include "omasec/tls.h"
@@ -646,47 +647,17 @@ void sipd_stop(struct sipd *srv)
             (void)!write(srv->w[i]->mbox_fd, &one, sizeof(one));
 }
 
-struct sigctx {
-    struct sipd *srv;
-    void (*on_hup)(void *);
-    sigset_t set;
-};
-
-static void *signal_main(void *p)
+static void stop_cb(void *arg)
 {
-    struct sigctx *sc = p;
-    int sig;
-
-    for (;;) {
-        if (sigwait(&sc->set, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            if (sc->on_hup)
-                sc->on_hup(sc->srv);
-            continue;
-        }
-        if (sig != SIGUSR2) /* SIGUSR2: our own wake-up after the workers ended */
-            osec_info("server.stopping", "signal=%d", sig);
-        sipd_stop(sc->srv);
-        return NULL;
-    }
+    sipd_stop(arg);
 }
 
 int sipd_run(struct sipd *srv, void (*on_hup)(void *))
 {
-    struct sigctx sc = { srv, on_hup, { { 0 } } };
-    pthread_t th;
+    struct osec_signals *sc;
     int started = 0;
 
-    sigemptyset(&sc.set);
-    sigaddset(&sc.set, SIGTERM);
-    sigaddset(&sc.set, SIGINT);
-    sigaddset(&sc.set, SIGHUP);
-    sigaddset(&sc.set, SIGUSR2);
-    (void)pthread_sigmask(SIG_BLOCK, &sc.set, NULL); /* inherited by every thread */
-    (void)signal(SIGPIPE, SIG_IGN);
-    OSEC_ENSURE(pthread_create(&th, NULL, signal_main, &sc) == 0, OSEC_EINTERNAL,
-                "cannot start the signal thread");
+    OSEC_GUARD(osec_signals_start(stop_cb, on_hup, srv, &sc));
     for (int i = 0; i < srv->workers; i++) {
         if (pthread_create(&srv->w[i]->thread, NULL, worker_main, srv->w[i]) != 0)
             break;
@@ -696,8 +667,7 @@ int sipd_run(struct sipd *srv, void (*on_hup)(void *))
         sipd_stop(srv);
     for (int i = 0; i < started; i++)
         (void)pthread_join(srv->w[i]->thread, NULL);
-    (void)pthread_kill(th, SIGUSR2);
-    (void)pthread_join(th, NULL);
+    osec_signals_stop(&sc);
     OSEC_ENSURE(started == srv->workers, OSEC_EINTERNAL, "could not start worker threads");
     return 0;
 }
