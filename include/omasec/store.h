@@ -32,6 +32,7 @@
 #ifndef OMASEC_STORE_H
 #define OMASEC_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -288,6 +289,55 @@ int osec_store_nonce_mark(struct osec_store *st, const uint8_t *nonce, size_t le
  * anyway); *count (may be NULL) gets how many. */
 int osec_store_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count);
 
+/* ---- SIP registrations (cpm-sipd, docs/cpm-sip.md) ---------------------- */
+/* The bindings cpm-sipd instances share when the store is shared
+ * (PostgreSQL): an instance routes toward a user registered through another
+ * one.  One row per (aor, contact); `instance` names the cpm-sipd instance
+ * that holds the flow and `flow` how it reaches the UA (an opaque token of
+ * that instance), so a binding tied to a connection can be removed when the
+ * connection closes, and a request for it can be sent to that instance.
+ * Soft state: rows past `expires` are never returned and purged. */
+
+#define OSEC_STORE_SIPREG_URI_MAX 512   /* AOR, Contact URI, Path */
+#define OSEC_STORE_SIPREG_CALLID_MAX 255
+#define OSEC_STORE_SIPREG_FLOW_MAX 256  /* instance flow token */
+
+struct osec_store_sipreg {
+    char aor[OSEC_STORE_SIPREG_URI_MAX + 1];
+    char contact[OSEC_STORE_SIPREG_URI_MAX + 1];
+    char path[OSEC_STORE_SIPREG_URI_MAX + 1];        /* may be empty */
+    char call_id[OSEC_STORE_SIPREG_CALLID_MAX + 1];
+    uint32_t cseq;
+    int64_t expires;                                 /* > 0, Unix seconds */
+    char user[OSEC_STORE_NAME_MAX + 1];              /* authenticated user */
+    char instance[OSEC_STORE_NAME_MAX + 1];          /* cpm-sipd instance name */
+    char flow[OSEC_STORE_SIPREG_FLOW_MAX + 1];       /* may be empty */
+    int64_t updated;                                 /* 0 on put: now; orders lists */
+};
+
+typedef int (*osec_store_sipreg_cb)(const struct osec_store_sipreg *b, void *arg);
+
+/* Insert or replace the binding (aor, contact).  The user must exist
+ * (ENOTFOUND; deleting the user deletes its bindings). */
+int osec_store_sipreg_put(struct osec_store *st, const struct osec_store_sipreg *b);
+/* ENOTFOUND if there is no such binding. */
+int osec_store_sipreg_del(struct osec_store *st, const char *aor, const char *contact);
+/* Every binding of aor; *count (may be NULL) gets how many. */
+int osec_store_sipreg_del_aor(struct osec_store *st, const char *aor, uint64_t *count);
+/* Every binding instance holds on flow (a connection closed); flow "" with
+ * all = true: every binding of the instance (it restarted: its connections
+ * and flow tokens are gone). */
+int osec_store_sipreg_del_flow(struct osec_store *st, const char *instance, const char *flow,
+                               bool all, uint64_t *count);
+/* The bindings of aor with expires > now, newest (updated) first. */
+int osec_store_sipreg_list(struct osec_store *st, const char *aor, int64_t now,
+                           osec_store_sipreg_cb cb, void *arg);
+/* Forgets bindings with expires <= now; *count (may be NULL). */
+int osec_store_sipreg_purge(struct osec_store *st, int64_t now, uint64_t *count);
+/* true when several processes may share this store's rows concurrently
+ * (PostgreSQL): cpm-sipd then keeps its bindings in the store too. */
+bool osec_store_is_shared(const struct osec_store *st);
+
 /* ---- Message store (cpm-msgstored, docs/message-store.md) -------------- */
 /* IMAP mailboxes and messages.  A mailbox belongs to an owner (a user:
  * deleting the user deletes its mailboxes and their messages) and has a
@@ -297,7 +347,7 @@ int osec_store_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count);
  * the key "mbox:<id>" (osec_store_mailbox_acl_key).  Bodies are opaque
  * sealed blobs.  Multi-step changes (APPEND: reserve a UID, seal with it,
  * insert) run inside the caller's transaction (osec_store_begin).
- * Backend: SQLite (other backends: OSEC_EINVAL for now). */
+ * Both backends; on PostgreSQL several instances share one store. */
 
 #include <stdbool.h>
 

@@ -540,6 +540,9 @@ static const struct osec_store_ops pg_ops = {
     .audit_list = osec_pg_audit_list,
     .nonce_mark = osec_pg_nonce_mark,
     .nonce_purge = osec_pg_nonce_purge,
+    .shared = true,
+    .mail = &osec_pg_mail_ops,
+    .sipreg = &osec_pg_sipreg_ops,
 };
 
 #else /* !OSEC_HAVE_LIBPQ */

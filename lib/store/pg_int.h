@@ -30,6 +30,13 @@ enum pg_id {
     PG_META_GET, PG_META_SET, PG_META_ADD,
     PG_AUDIT_ADD, PG_AUDIT_LIST,
     PG_NONCE_MARK, PG_NONCE_PURGE,
+    PG_SIPREG_PUT, PG_SIPREG_DEL, PG_SIPREG_DEL_AOR, PG_SIPREG_DEL_FLOW, PG_SIPREG_DEL_INST,
+    PG_SIPREG_LIST, PG_SIPREG_PURGE,
+    PG_MB_CREATE, PG_MB_GET, PG_MB_GET_ID, PG_MB_RENAME, PG_MB_DEL_META, PG_MB_DEL,
+    PG_MB_LIST, PG_MB_LIST_SHARED, PG_MB_COUNT, PG_MB_COUNT_UNSEEN, PG_MB_BUMP, PG_MB_BUMP_UID,
+    PG_MSG_INSERT, PG_MSG_INSERT_BODY, PG_MSG_LIST, PG_MSG_LIST_BODY, PG_MSG_SET_FLAGS,
+    PG_MSG_EXISTS, PG_MSG_DEL,
+    PG_MMETA_SET, PG_MMETA_DEL, PG_MMETA_GET, PG_SUB_ADD, PG_SUB_DEL, PG_SUB_LIST,
     PG_COUNT
 };
 
@@ -138,5 +145,8 @@ int osec_pg_audit_list(struct osec_store *st, unsigned limit, osec_store_audit_c
 int osec_pg_nonce_mark(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
                        int64_t expires);
 int osec_pg_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count);
+/* pg_sipreg.c, pg_mail.c */
+extern const struct osec_store_sipreg_ops osec_pg_sipreg_ops;
+extern const struct osec_store_mail_ops osec_pg_mail_ops;
 
 #endif

@@ -20,7 +20,7 @@
 
 #include "store/pg_int.h"
 
-#define PG_SCHEMA_VERSION 4
+#define PG_SCHEMA_VERSION 5
 /* pg_advisory_xact_lock key: "omasecMG" */
 #define PG_MIGRATION_LOCK "7020092766208362311"
 
@@ -127,13 +127,29 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
     " expires BIGINT NOT NULL,"
     " PRIMARY KEY (nonce, nc));"
     "CREATE INDEX nonce_uses_expires ON nonce_uses(expires);",
+    /* step 5: SIP registrations shared by cpm-sipd instances */
+    "CREATE TABLE sip_bindings ("
+    " aor " T ","
+    " contact " T ","
+    " path TEXT NOT NULL,"
+    " call_id TEXT NOT NULL,"
+    " cseq BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " user_name " T " REFERENCES users(name) ON DELETE CASCADE,"
+    " instance " T ","
+    " flow " T ","
+    " updated BIGINT NOT NULL,"
+    " PRIMARY KEY (aor, contact));"
+    "CREATE INDEX sip_bindings_flow ON sip_bindings(instance, flow);"
+    "CREATE INDEX sip_bindings_expires ON sip_bindings(expires);"
+    "CREATE INDEX sip_bindings_user ON sip_bindings(user_name);",
 };
 
 /* Tables osec_store_check expects. */
 #define PG_CHECK_TABLES                                                                  \
     "SELECT count(*) FROM unnest(ARRAY['users', 'addresses', 'entities', 'onetime_keys',"  \
     " 'acl', 'policy', 'meta', 'audit', 'mailboxes', 'messages', 'message_bodies',"       \
-    " 'mail_metadata', 'mail_subscriptions', 'nonce_uses']) AS t(name)"                     \
+    " 'mail_metadata', 'mail_subscriptions', 'nonce_uses', 'sip_bindings']) AS t(name)"   \
     " WHERE to_regclass(t.name) IS NULL"
 
 #define USER_COLS "name, password_hash, ha1_sealed, flags, created"
@@ -227,6 +243,76 @@ static const char *const statements[PG_COUNT] = {
                       " WHERE NOT EXISTS (SELECT 1 FROM nonce_uses WHERE nonce = $1::bytea"
                       " AND (nc = 0 OR $2::bigint = 0)) ON CONFLICT (nonce, nc) DO NOTHING",
     [PG_NONCE_PURGE] = "DELETE FROM nonce_uses WHERE expires <= $1",
+
+#define SIPREG_COLS "aor, contact, path, call_id, cseq, expires, user_name, instance, flow," \
+                    " updated"
+    [PG_SIPREG_PUT] = "INSERT INTO sip_bindings (" SIPREG_COLS ") VALUES ($1, $2, $3, $4, $5,"
+                      " $6, $7, $8, $9, $10) ON CONFLICT (aor, contact) DO UPDATE SET"
+                      " path = excluded.path, call_id = excluded.call_id,"
+                      " cseq = excluded.cseq, expires = excluded.expires,"
+                      " user_name = excluded.user_name, instance = excluded.instance,"
+                      " flow = excluded.flow, updated = excluded.updated",
+    [PG_SIPREG_DEL] = "DELETE FROM sip_bindings WHERE aor = $1 AND contact = $2",
+    [PG_SIPREG_DEL_AOR] = "DELETE FROM sip_bindings WHERE aor = $1",
+    [PG_SIPREG_DEL_FLOW] = "DELETE FROM sip_bindings WHERE instance = $1 AND flow = $2",
+    [PG_SIPREG_DEL_INST] = "DELETE FROM sip_bindings WHERE instance = $1",
+    [PG_SIPREG_LIST] = "SELECT " SIPREG_COLS " FROM sip_bindings WHERE aor = $1"
+                       " AND expires > $2 ORDER BY updated DESC, expires DESC, contact",
+    [PG_SIPREG_PURGE] = "DELETE FROM sip_bindings WHERE expires <= $1",
+
+#define MB_COLS "id, owner, name, uidvalidity, uidnext, modseq, created"
+#define MSG_M "m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size"
+    /* Message store: as sqlite_mail.c.  UPDATE ... RETURNING takes the
+     * mailbox row's lock until the transaction ends, so UIDs and
+     * mod-sequences are handed out one at a time across instances. */
+    [PG_MB_CREATE] = "INSERT INTO mailboxes (owner, name, uidvalidity, uidnext, modseq, created)"
+                     " VALUES ($1, $2, $3, 1, 1, $4) RETURNING " MB_COLS,
+    [PG_MB_GET] = "SELECT " MB_COLS " FROM mailboxes WHERE owner = $1 AND name = $2",
+    [PG_MB_GET_ID] = "SELECT " MB_COLS " FROM mailboxes WHERE id = $1",
+    [PG_MB_RENAME] = "UPDATE mailboxes SET name = $2, modseq = modseq + 1 WHERE id = $1",
+    [PG_MB_DEL_META] = "DELETE FROM mail_metadata WHERE mailbox_id = $1",
+    [PG_MB_DEL] = "DELETE FROM mailboxes WHERE id = $1",
+    [PG_MB_LIST] = "SELECT " MB_COLS " FROM mailboxes WHERE owner = $1 ORDER BY name",
+    [PG_MB_LIST_SHARED] = "SELECT DISTINCT m.id, m.owner, m.name, m.uidvalidity, m.uidnext,"
+                          " m.modseq, m.created FROM mailboxes m JOIN acl a"
+                          " ON a.mailbox = 'mbox:' || m.id"
+                          " WHERE a.identifier IN ($1, 'anyone', 'authenticated')"
+                          " AND m.owner <> $1 ORDER BY m.owner, m.name",
+    [PG_MB_COUNT] = "SELECT count(*) FROM messages WHERE mailbox_id = $1",
+    [PG_MB_COUNT_UNSEEN] = "SELECT count(*), count(*) FILTER (WHERE flags & $2 = 0)"
+                           " FROM messages WHERE mailbox_id = $1",
+    [PG_MB_BUMP] = "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = $1"
+                   " RETURNING uidnext, modseq",
+    [PG_MB_BUMP_UID] = "UPDATE mailboxes SET uidnext = uidnext + 1, modseq = modseq + 1"
+                       " WHERE id = $1 RETURNING uidnext, modseq",
+    [PG_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords,"
+                      " internaldate, size) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [PG_MSG_INSERT_BODY] = "INSERT INTO message_bodies (mailbox_id, uid, body)"
+                           " VALUES ($1, $2, $3)",
+    /* Pages of $5 rows from UID $2 on (pg_mail.c), so a FETCH of a large
+     * mailbox never holds every body in memory at once. */
+    [PG_MSG_LIST] = "SELECT " MSG_M " FROM messages m WHERE m.mailbox_id = $1"
+                    " AND m.uid BETWEEN $2 AND $3 AND m.modseq > $4 ORDER BY m.uid LIMIT $5",
+    [PG_MSG_LIST_BODY] = "SELECT " MSG_M ", b.body FROM messages m JOIN message_bodies b"
+                         " ON b.mailbox_id = m.mailbox_id AND b.uid = m.uid"
+                         " WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3"
+                         " AND m.modseq > $4 ORDER BY m.uid LIMIT $5",
+    [PG_MSG_SET_FLAGS] = "UPDATE messages SET flags = $3, keywords = $4, modseq = $5"
+                         " WHERE mailbox_id = $1 AND uid = $2"
+                         " AND ($6::bigint = 0 OR modseq <= $6::bigint)",
+    [PG_MSG_EXISTS] = "SELECT 1 FROM messages WHERE mailbox_id = $1 AND uid = $2",
+    [PG_MSG_DEL] = "DELETE FROM messages WHERE mailbox_id = $1 AND uid = $2",
+    [PG_MMETA_SET] = "INSERT INTO mail_metadata (mailbox_id, user_name, entry, value)"
+                     " VALUES ($1, $2, $3, $4) ON CONFLICT (mailbox_id, user_name, entry)"
+                     " DO UPDATE SET value = excluded.value",
+    [PG_MMETA_DEL] = "DELETE FROM mail_metadata WHERE mailbox_id = $1 AND user_name = $2"
+                     " AND entry = $3",
+    [PG_MMETA_GET] = "SELECT value FROM mail_metadata WHERE mailbox_id = $1 AND user_name = $2"
+                     " AND entry = $3",
+    [PG_SUB_ADD] = "INSERT INTO mail_subscriptions (user_name, name) VALUES ($1, $2)"
+                   " ON CONFLICT (user_name, name) DO NOTHING",
+    [PG_SUB_DEL] = "DELETE FROM mail_subscriptions WHERE user_name = $1 AND name = $2",
+    [PG_SUB_LIST] = "SELECT name FROM mail_subscriptions WHERE user_name = $1 ORDER BY name",
 };
 
 const char *osec_pg_sql(enum pg_id id)

@@ -457,4 +457,7 @@ static const struct osec_store_ops sqlite_ops = {
     .audit_list = osec_sq_audit_list,
     .nonce_mark = osec_sq_nonce_mark,
     .nonce_purge = osec_sq_nonce_purge,
+    .shared = false,
+    .mail = &osec_sq_mail_ops,
+    .sipreg = &osec_sq_sipreg_ops,
 };

@@ -114,5 +114,8 @@ int osec_sq_audit_list(struct osec_store *st, unsigned limit, osec_store_audit_c
 int osec_sq_nonce_mark(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
                        int64_t expires);
 int osec_sq_nonce_purge(struct osec_store *st, int64_t now, uint64_t *count);
+/* sqlite_mail.c, sqlite_sipreg.c */
+extern const struct osec_store_mail_ops osec_sq_mail_ops;
+extern const struct osec_store_sipreg_ops osec_sq_sipreg_ops;
 
 #endif

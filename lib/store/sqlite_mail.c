@@ -4,8 +4,8 @@
  * The statements here are prepared per call rather than kept in the
  * backend's catalogue: this module owns none of the shared backend state,
  * and preparing a short statement costs a few microseconds next to sealing
- * or unsealing a message.  The arguments are checked here too (store.c
- * conventions: bounded, non-empty, no control characters).
+ * or unsealing a message.  Arguments were checked, and multi-statement
+ * changes composed into transactions, by the generic layer (store_mail.c).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -17,38 +17,6 @@
 
 #define MB_COLS "id, owner, name, uidvalidity, uidnext, modseq, created"
 #define MSG_COLS "mailbox_id, uid, modseq, flags, keywords, internaldate, size"
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static int text_ok(const char *s, size_t max, bool may_be_empty, const char *what)
-{
-    size_t n;
-
-    OSEC_ENSURE(s != NULL, OSEC_EINVAL, "%s missing", what);
-    n = strnlen(s, max + 1);
-    OSEC_ENSURE(n <= max, OSEC_EBOUNDS, "%s longer than %zu bytes", what, max);
-    OSEC_ENSURE(n > 0 || may_be_empty, OSEC_EINVAL, "%s is empty", what);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        OSEC_ENSURE(c >= 0x20 && c != 0x7f, OSEC_EINVAL, "%s contains a control character",
-                    what);
-    }
-    return 0;
-}
-
-/* The SQLite handle behind st, refusing other backends and writes from
- * inside a list callback of the generic layer. */
-static int handle(struct osec_store *st, bool write, struct sq **out)
-{
-    OSEC_ENSURE(st != NULL && st->ops != NULL, OSEC_EINVAL, "no store handle");
-    OSEC_ENSURE(strcmp(st->ops->name, "sqlite") == 0, OSEC_EINVAL,
-                "the message store needs the sqlite backend");
-    OSEC_ENSURE(!write || st->listing == 0, OSEC_EBUSY,
-                "store modified from inside a list callback");
-    *out = sq_of(st);
-    return 0;
-}
 
 /* ---- statement cache --------------------------------------------------------
  * The backend's own catalogue (sqlite_int.h) belongs to the store; this
@@ -168,12 +136,6 @@ static int col_u64(sqlite3_stmt *s, int col, uint64_t *out)
 
 /* ---- mailboxes ------------------------------------------------------------ */
 
-int osec_store_mailbox_acl_key(int64_t id, char *out, size_t outlen)
-{
-    OSEC_ENSURE(id > 0, OSEC_EINVAL, "bad mailbox id");
-    return osec_snprintf(out, outlen, "mbox:%" PRId64, id);
-}
-
 static int read_mailbox(sqlite3_stmt *s, struct osec_store_mailbox *mb)
 {
     memset(mb, 0, sizeof(*mb));
@@ -195,39 +157,33 @@ static int mailbox_one(struct sq *sq, sqlite3_stmt *s, struct osec_store_mailbox
     return read_mailbox(s, out ? out : &tmp);
 }
 
-int osec_store_mailbox_create(struct osec_store *st, const char *owner, const char *name,
-                              uint32_t uidvalidity, struct osec_store_mailbox *out)
+
+static int mb_create(struct osec_store *st, const char *owner, const char *name,
+                     uint32_t uidvalidity, int64_t created, struct osec_store_mailbox *out)
 {
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(text_ok(owner, OSEC_STORE_NAME_MAX, false, "mailbox owner"));
-    OSEC_GUARD(text_ok(name, OSEC_STORE_MAILBOX_MAX, false, "mailbox name"));
-    OSEC_ENSURE(uidvalidity != 0, OSEC_EINVAL, "UIDVALIDITY must not be 0");
     OSEC_CHECK(rc, prep(sq, "INSERT INTO mailboxes (owner, name, uidvalidity, uidnext, modseq,"
                             " created) VALUES (?1, ?2, ?3, 1, 1, ?4) RETURNING " MB_COLS, &s));
     OSEC_CHECK(rc, osec_sq_text(sq, s, 1, owner));
     OSEC_CHECK(rc, osec_sq_text(sq, s, 2, name));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 3, uidvalidity));
-    OSEC_CHECK(rc, osec_sq_i64(sq, s, 4, osec_time_now()));
+    OSEC_CHECK(rc, osec_sq_i64(sq, s, 4, created));
     rc = mailbox_one(sq, s, out);
 out:
     fin(sq, s);
     return rc;
 }
 
-int osec_store_mailbox_get(struct osec_store *st, const char *owner, const char *name,
-                           struct osec_store_mailbox *out)
+static int mb_get(struct osec_store *st, const char *owner, const char *name,
+                  struct osec_store_mailbox *out)
 {
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, false, &sq));
-    OSEC_GUARD(text_ok(owner, OSEC_STORE_NAME_MAX, false, "mailbox owner"));
-    OSEC_GUARD(text_ok(name, OSEC_STORE_MAILBOX_MAX, false, "mailbox name"));
     OSEC_CHECK(rc, prep(sq, "SELECT " MB_COLS " FROM mailboxes WHERE owner = ?1 AND name = ?2",
                         &s));
     OSEC_CHECK(rc, osec_sq_text(sq, s, 1, owner));
@@ -238,13 +194,12 @@ out:
     return rc;
 }
 
-int osec_store_mailbox_get_id(struct osec_store *st, int64_t id, struct osec_store_mailbox *out)
+static int mb_get_id(struct osec_store *st, int64_t id, struct osec_store_mailbox *out)
 {
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, false, &sq));
     OSEC_CHECK(rc, prep(sq, "SELECT " MB_COLS " FROM mailboxes WHERE id = ?1", &s));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 1, id));
     rc = mailbox_one(sq, s, out);
@@ -270,53 +225,27 @@ out:
     return rc;
 }
 
-int osec_store_mailbox_rename(struct osec_store *st, int64_t id, const char *new_name)
+static int mb_rename(struct osec_store *st, int64_t id, const char *new_name, int64_t *changes)
 {
-    struct sq *sq;
-    int64_t n = 0;
-
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(text_ok(new_name, OSEC_STORE_MAILBOX_MAX, false, "mailbox name"));
-    OSEC_GUARD(run_id_text(sq, "UPDATE mailboxes SET name = ?2, modseq = modseq + 1"
-                               " WHERE id = ?1", id, new_name, "mailbox", &n));
-    OSEC_ENSURE(n == 1, OSEC_ENOTFOUND, "mailbox not found");
-    return 0;
+    return run_id_text(sq_of(st), "UPDATE mailboxes SET name = ?2, modseq = modseq + 1"
+                                  " WHERE id = ?1", id, new_name, "mailbox", changes);
 }
 
-static int delete_parts(struct sq *sq, int64_t id)
+static int mb_delete(struct osec_store *st, int64_t id, const char *acl_key, int64_t *changes)
 {
-    char key[OSEC_STORE_ACLKEY_MAX];
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(osec_store_mailbox_acl_key(id, key, sizeof(key)));
-    OSEC_GUARD(run_id_text(sq, "DELETE FROM mail_metadata WHERE mailbox_id = ?1", id, NULL,
-                           "mailbox metadata", NULL));
+    OSEC_CHECK(rc, run_id_text(sq, "DELETE FROM mail_metadata WHERE mailbox_id = ?1", id, NULL,
+                               "mailbox metadata", NULL));
     OSEC_CHECK(rc, prep(sq, "DELETE FROM acl WHERE mailbox = ?1", &s));
-    OSEC_CHECK(rc, osec_sq_text(sq, s, 1, key));
-    rc = osec_sq_run(sq, s, "mailbox ACL", NULL);
+    OSEC_CHECK(rc, osec_sq_text(sq, s, 1, acl_key));
+    OSEC_CHECK(rc, osec_sq_run(sq, s, "mailbox ACL", NULL));
+    /* messages go with the mailbox (ON DELETE CASCADE) */
+    rc = run_id_text(sq, "DELETE FROM mailboxes WHERE id = ?1", id, NULL, "mailbox", changes);
 out:
     fin(sq, s);
-    return rc;
-}
-
-int osec_store_mailbox_delete(struct osec_store *st, int64_t id)
-{
-    struct sq *sq;
-    int64_t n = 0;
-    int rc;
-
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(osec_store_begin(st));
-    OSEC_CHECK(rc, delete_parts(sq, id));
-    /* messages go with the mailbox (ON DELETE CASCADE) */
-    OSEC_CHECK(rc, run_id_text(sq, "DELETE FROM mailboxes WHERE id = ?1", id, NULL, "mailbox",
-                               &n));
-    if (n != 1)
-        OSEC_FAIL(rc, OSEC_ENOTFOUND, "mailbox not found");
-    return osec_store_commit(st);
-out:
-    (void)osec_store_rollback(st); /* keep the first error */
     return rc;
 }
 
@@ -334,52 +263,35 @@ static int mailbox_row(sqlite3_stmt *s, void *ctx)
     return it->cb(&mb, it->arg);
 }
 
-static int mailbox_each(struct osec_store *st, const char *sql, const char *user,
-                        osec_store_mailbox_cb cb, void *arg)
+static int mb_list(struct osec_store *st, const char *user, bool shared,
+                   osec_store_mailbox_cb cb, void *arg)
 {
     struct mb_iter it = { cb, arg };
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, false, &sq));
-    OSEC_GUARD(text_ok(user, OSEC_STORE_NAME_MAX, false, "user"));
-    OSEC_CHECK(rc, prep(sq, sql, &s));
+    OSEC_CHECK(rc, prep(sq, shared ? "SELECT DISTINCT m.id, m.owner, m.name, m.uidvalidity,"
+                                     " m.uidnext, m.modseq, m.created FROM mailboxes m"
+                                     " JOIN acl a ON a.mailbox = 'mbox:' || m.id"
+                                     " WHERE a.identifier IN (?1, 'anyone', 'authenticated')"
+                                     " AND m.owner <> ?1 ORDER BY m.owner, m.name"
+                                   : "SELECT " MB_COLS " FROM mailboxes WHERE owner = ?1"
+                                     " ORDER BY name", &s));
     OSEC_CHECK(rc, osec_sq_text(sq, s, 1, user));
-    st->listing++;
     rc = osec_sq_each(sq, s, "mailbox list", mailbox_row, &it);
-    st->listing--;
 out:
     fin(sq, s);
     return rc;
 }
 
-int osec_store_mailbox_list(struct osec_store *st, const char *owner, osec_store_mailbox_cb cb,
-                            void *arg)
+static int mb_counts(struct osec_store *st, int64_t id, uint32_t seen_flag, uint64_t *messages,
+                     uint64_t *unseen)
 {
-    return mailbox_each(st, "SELECT " MB_COLS " FROM mailboxes WHERE owner = ?1 ORDER BY name",
-                        owner, cb, arg);
-}
-
-int osec_store_mailbox_list_shared(struct osec_store *st, const char *user,
-                                   osec_store_mailbox_cb cb, void *arg)
-{
-    return mailbox_each(st, "SELECT DISTINCT m.id, m.owner, m.name, m.uidvalidity, m.uidnext,"
-                            " m.modseq, m.created FROM mailboxes m JOIN acl a"
-                            " ON a.mailbox = 'mbox:' || m.id"
-                            " WHERE a.identifier IN (?1, 'anyone', 'authenticated')"
-                            " AND m.owner <> ?1 ORDER BY m.owner, m.name",
-                        user, cb, arg);
-}
-
-int osec_store_mailbox_counts(struct osec_store *st, int64_t id, uint32_t seen_flag,
-                              uint64_t *messages, uint64_t *unseen)
-{
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, false, &sq));
     /* without unseen: an index-only count, no message row is read */
     OSEC_CHECK(rc, prep(sq, unseen ? "SELECT count(*), coalesce(sum((flags & ?2) = 0), 0)"
                                      " FROM messages WHERE mailbox_id = ?1"
@@ -398,12 +310,11 @@ out:
 
 /* ---- messages -------------------------------------------------------------- */
 
-/* Moves the mailbox's mod-sequence on (and its UIDNEXT when take_uid);
- * returns the new modseq and the UID taken. */
-static int bump(struct sq *sq, int64_t id, bool take_uid, uint32_t *uid, uint64_t *modseq)
+static int mb_bump(struct osec_store *st, int64_t id, bool take_uid, int64_t *uidnext,
+                   uint64_t *modseq)
 {
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
-    uint32_t next = 0;
     int rc;
 
     OSEC_CHECK(rc, prep(sq, take_uid ? "UPDATE mailboxes SET uidnext = uidnext + 1,"
@@ -414,29 +325,13 @@ static int bump(struct sq *sq, int64_t id, bool take_uid, uint32_t *uid, uint64_
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 1, id));
     OSEC_CHECK(rc, osec_sq_one(sq, s, "mailbox"));
     OSEC_CHECK(rc, col_u64(s, 1, modseq));
-    rc = col_u32(s, 0, &next);
-    if (rc == 0 && take_uid) {
-        /* UIDs are 32-bit; the RFC has no way to continue past the last */
-        if (next < 2)
-            OSEC_FAIL(rc, OSEC_EBOUNDS, "mailbox has used up its UIDs");
-        *uid = next - 1;
-    }
+    *uidnext = sqlite3_column_int64(s, 0);
     /* the row is done: step to the end so the UPDATE completes */
-    if (rc == 0 && osec_sq_step(sq, s, "mailbox") < 0)
+    if (osec_sq_step(sq, s, "mailbox") < 0)
         rc = osec_error_code();
 out:
     fin(sq, s);
     return rc;
-}
-
-int osec_store_msg_next_uid(struct osec_store *st, int64_t mailbox_id, uint32_t *uid,
-                            uint64_t *modseq)
-{
-    struct sq *sq;
-
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_ENSURE(st->depth > 0, OSEC_EINVAL, "reserve a UID inside a transaction");
-    return bump(sq, mailbox_id, true, uid, modseq);
 }
 
 static int bind_msg(struct sq *sq, sqlite3_stmt *s, const struct osec_store_msg *m)
@@ -466,29 +361,19 @@ out:
     return rc;
 }
 
-int osec_store_msg_insert(struct osec_store *st, const struct osec_store_msg *m)
+static int msg_insert(struct osec_store *st, const struct osec_store_msg *m)
 {
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(text_ok(m->keywords, OSEC_STORE_KEYWORDS_MAX, true, "keywords"));
-    OSEC_ENSURE(m->uid != 0 && m->modseq > 0 && m->modseq <= INT64_MAX &&
-                    m->size <= INT64_MAX, OSEC_EINVAL, "bad message numbers");
-    OSEC_ENSURE(m->body.len <= OSEC_STORE_MSG_MAX && (m->body.data || !m->body.len),
-                OSEC_EBOUNDS, "message body too large");
-    OSEC_GUARD(osec_store_begin(st));
     OSEC_CHECK(rc, prep(sq, "INSERT INTO messages (" MSG_COLS ")"
                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s));
     OSEC_CHECK(rc, bind_msg(sq, s, m));
     OSEC_CHECK(rc, osec_sq_run(sq, s, "message", NULL));
-    OSEC_CHECK(rc, insert_body(sq, m));
-    fin(sq, s);
-    return osec_store_commit(st);
+    rc = insert_body(sq, m);
 out:
     fin(sq, s);
-    (void)osec_store_rollback(st); /* keep the first error */
     return rc;
 }
 
@@ -541,34 +426,31 @@ static const char *list_sql(const struct osec_store_msg_query *q)
 #undef MSG_M
 }
 
-int osec_store_msg_list(struct osec_store *st, int64_t mailbox_id,
-                        const struct osec_store_msg_query *q, osec_store_msg_cb cb, void *arg)
+static int msg_list(struct osec_store *st, int64_t mailbox_id,
+                    const struct osec_store_msg_query *q, osec_store_msg_cb cb, void *arg)
 {
     struct msg_iter it = { cb, arg, q->with_body };
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, false, &sq));
-    OSEC_ENSURE(q->changedsince <= INT64_MAX, OSEC_EINVAL, "bad CHANGEDSINCE");
     OSEC_CHECK(rc, prep(sq, list_sql(q), &s));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 1, mailbox_id));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 2, q->lo));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 3, q->hi));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 4, (int64_t)q->changedsince));
-    st->listing++;
     rc = osec_sq_each(sq, s, "message list", msg_row, &it);
-    st->listing--;
 out:
     fin(sq, s);
     return rc;
 }
 
-static int set_flags_row(struct sq *sq, int64_t mailbox_id, uint32_t uid, uint32_t flags,
-                         const char *keywords, uint64_t unchangedsince, uint64_t modseq)
+static int msg_set_flags(struct osec_store *st, int64_t mailbox_id, uint32_t uid,
+                         uint32_t flags, const char *keywords, uint64_t unchangedsince,
+                         uint64_t modseq, int64_t *changes)
 {
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
-    int64_t n = 0;
     int rc;
 
     OSEC_CHECK(rc, prep(sq, "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5"
@@ -580,98 +462,50 @@ static int set_flags_row(struct sq *sq, int64_t mailbox_id, uint32_t uid, uint32
     OSEC_CHECK(rc, osec_sq_text(sq, s, 4, keywords));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 5, (int64_t)modseq));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 6, (int64_t)unchangedsince));
-    OSEC_CHECK(rc, osec_sq_run(sq, s, "message", &n));
-    if (n == 0)
-        rc = OSEC_ESTALE; /* the caller tells a missing message from a changed one */
+    rc = osec_sq_run(sq, s, "message", changes);
 out:
     fin(sq, s);
     return rc;
 }
 
-static int msg_exists(struct sq *sq, int64_t mailbox_id, uint32_t uid)
+/* Binds (?1 mailbox id, ?2 uid) and runs sql as a query (exists) or not. */
+static int msg_keyed(struct sq *sq, const char *sql, int64_t mailbox_id, uint32_t uid,
+                     bool query, int64_t *changes)
 {
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_CHECK(rc, prep(sq, "SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2", &s));
+    OSEC_CHECK(rc, prep(sq, sql, &s));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 1, mailbox_id));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 2, uid));
-    rc = osec_sq_one(sq, s, "message");
+    rc = query ? osec_sq_one(sq, s, "message") : osec_sq_run(sq, s, "message", changes);
 out:
     fin(sq, s);
     return rc;
 }
 
-int osec_store_msg_set_flags(struct osec_store *st, int64_t mailbox_id, uint32_t uid,
-                             uint32_t flags, const char *keywords, uint64_t unchangedsince,
-                             uint64_t *modseq)
+static int msg_exists(struct osec_store *st, int64_t mailbox_id, uint32_t uid)
 {
-    struct sq *sq;
-    uint64_t ms = 0;
-    int rc;
-
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(text_ok(keywords, OSEC_STORE_KEYWORDS_MAX, true, "keywords"));
-    OSEC_ENSURE(unchangedsince <= INT64_MAX, OSEC_EINVAL, "bad UNCHANGEDSINCE");
-    OSEC_GUARD(osec_store_begin(st));
-    OSEC_CHECK(rc, bump(sq, mailbox_id, false, NULL, &ms));
-    rc = set_flags_row(sq, mailbox_id, uid, flags, keywords, unchangedsince, ms);
-    if (rc == OSEC_ESTALE) {
-        OSEC_CHECK(rc, msg_exists(sq, mailbox_id, uid));
-        OSEC_FAIL(rc, OSEC_ESTALE, "message changed since %" PRIu64, unchangedsince);
-    }
-    OSEC_CHECK(rc, rc);
-    if (modseq)
-        *modseq = ms;
-    return osec_store_commit(st);
-out:
-    (void)osec_store_rollback(st); /* keep the first error */
-    return rc;
+    return msg_keyed(sq_of(st), "SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                     mailbox_id, uid, true, NULL);
 }
 
-int osec_store_msg_delete(struct osec_store *st, int64_t mailbox_id, uint32_t uid)
+static int msg_delete(struct osec_store *st, int64_t mailbox_id, uint32_t uid,
+                      int64_t *changes)
 {
-    struct sq *sq;
-    sqlite3_stmt *s = NULL;
-    uint64_t ms;
-    int64_t n = 0;
-    int rc;
-
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(osec_store_begin(st));
-    OSEC_CHECK(rc, prep(sq, "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2", &s));
-    OSEC_CHECK(rc, osec_sq_i64(sq, s, 1, mailbox_id));
-    OSEC_CHECK(rc, osec_sq_i64(sq, s, 2, uid));
-    OSEC_CHECK(rc, osec_sq_run(sq, s, "message", &n));
-    if (n == 0)
-        OSEC_FAIL(rc, OSEC_ENOTFOUND, "message not found");
-    OSEC_CHECK(rc, bump(sq, mailbox_id, false, NULL, &ms));
-    fin(sq, s);
-    return osec_store_commit(st);
-out:
-    fin(sq, s);
-    (void)osec_store_rollback(st); /* keep the first error */
-    return rc;
+    return msg_keyed(sq_of(st), "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                     mailbox_id, uid, false, changes);
 }
 
 /* ---- METADATA and subscriptions ------------------------------------------------ */
 
-static int meta_args(const char *user, const char *entry)
+static int meta_set(struct osec_store *st, int64_t mailbox_id, const char *user,
+                    const char *entry, const uint8_t *value, size_t len)
 {
-    OSEC_GUARD(text_ok(user, OSEC_STORE_NAME_MAX, true, "metadata user"));
-    return text_ok(entry, OSEC_STORE_ENTRY_MAX, false, "metadata entry");
-}
-
-int osec_store_mailmeta_set(struct osec_store *st, int64_t mailbox_id, const char *user,
-                            const char *entry, const uint8_t *value, size_t len)
-{
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(meta_args(user, entry));
-    OSEC_ENSURE(len <= OSEC_STORE_BLOB_MAX, OSEC_EBOUNDS, "metadata value too large");
     OSEC_CHECK(rc, prep(sq, value ? "INSERT INTO mail_metadata (mailbox_id, user_name, entry,"
                                     " value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (mailbox_id,"
                                     " user_name, entry) DO UPDATE SET value = excluded.value"
@@ -688,17 +522,13 @@ out:
     return rc;
 }
 
-int osec_store_mailmeta_get(struct osec_store *st, int64_t mailbox_id, const char *user,
-                            const char *entry, struct osec_store_blob *out)
+static int meta_get(struct osec_store *st, int64_t mailbox_id, const char *user,
+                    const char *entry, struct osec_store_blob *out)
 {
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    out->data = NULL;
-    out->len = 0;
-    OSEC_GUARD(handle(st, false, &sq));
-    OSEC_GUARD(meta_args(user, entry));
     OSEC_CHECK(rc, prep(sq, "SELECT value FROM mail_metadata WHERE mailbox_id = ?1 AND"
                             " user_name = ?2 AND entry = ?3", &s));
     OSEC_CHECK(rc, osec_sq_i64(sq, s, 1, mailbox_id));
@@ -711,15 +541,12 @@ out:
     return rc;
 }
 
-int osec_store_mailsub_set(struct osec_store *st, const char *user, const char *name, bool on)
+static int sub_set(struct osec_store *st, const char *user, const char *name, bool on)
 {
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, true, &sq));
-    OSEC_GUARD(text_ok(user, OSEC_STORE_NAME_MAX, false, "user"));
-    OSEC_GUARD(text_ok(name, OSEC_STORE_MAILBOX_MAX, false, "mailbox name"));
     OSEC_CHECK(rc, prep(sq, on ? "INSERT INTO mail_subscriptions (user_name, name)"
                                  " VALUES (?1, ?2) ON CONFLICT (user_name, name) DO NOTHING"
                                : "DELETE FROM mail_subscriptions WHERE user_name = ?1"
@@ -746,23 +573,38 @@ static int name_row(sqlite3_stmt *s, void *ctx)
     return it->cb(name, it->arg);
 }
 
-int osec_store_mailsub_list(struct osec_store *st, const char *user, osec_store_name_cb cb,
-                            void *arg)
+static int sub_list(struct osec_store *st, const char *user, osec_store_name_cb cb, void *arg)
 {
     struct name_iter it = { cb, arg };
-    struct sq *sq;
+    struct sq *sq = sq_of(st);
     sqlite3_stmt *s = NULL;
     int rc;
 
-    OSEC_GUARD(handle(st, false, &sq));
-    OSEC_GUARD(text_ok(user, OSEC_STORE_NAME_MAX, false, "user"));
     OSEC_CHECK(rc, prep(sq, "SELECT name FROM mail_subscriptions WHERE user_name = ?1"
                             " ORDER BY name", &s));
     OSEC_CHECK(rc, osec_sq_text(sq, s, 1, user));
-    st->listing++;
     rc = osec_sq_each(sq, s, "subscription list", name_row, &it);
-    st->listing--;
 out:
     fin(sq, s);
     return rc;
 }
+
+const struct osec_store_mail_ops osec_sq_mail_ops = {
+    .mailbox_create = mb_create,
+    .mailbox_get = mb_get,
+    .mailbox_get_id = mb_get_id,
+    .mailbox_rename = mb_rename,
+    .mailbox_delete = mb_delete,
+    .mailbox_list = mb_list,
+    .mailbox_counts = mb_counts,
+    .mailbox_bump = mb_bump,
+    .msg_insert = msg_insert,
+    .msg_list = msg_list,
+    .msg_set_flags = msg_set_flags,
+    .msg_exists = msg_exists,
+    .msg_delete = msg_delete,
+    .meta_set = meta_set,
+    .meta_get = meta_get,
+    .sub_set = sub_set,
+    .sub_list = sub_list,
+};

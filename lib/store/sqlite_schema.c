@@ -9,7 +9,7 @@
 #include "omasec/error.h"
 #include "store/sqlite_int.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* Step 3: the message store of cpm-msgstored (lib/store/sqlite_mail.c).
  * AUTOINCREMENT: a mailbox id is never reused, because sealed bodies and
@@ -120,6 +120,24 @@ static const char *const migrations[SCHEMA_VERSION] = {
           " PRIMARY KEY (nonce, nc));"
           "CREATE INDEX nonce_uses_expires ON nonce_uses(expires);"
           "PRAGMA user_version = 4;",
+    /* step 5: SIP registrations shared by cpm-sipd instances
+     * (lib/store/sqlite_sipreg.c; step 2 stays the placeholder it was) */
+    [4] = "CREATE TABLE sip_bindings ("
+          " aor TEXT NOT NULL,"
+          " contact TEXT NOT NULL,"
+          " path TEXT NOT NULL,"
+          " call_id TEXT NOT NULL,"
+          " cseq INTEGER NOT NULL,"
+          " expires INTEGER NOT NULL,"
+          " user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+          " instance TEXT NOT NULL,"
+          " flow TEXT NOT NULL,"
+          " updated INTEGER NOT NULL,"
+          " PRIMARY KEY (aor, contact)) WITHOUT ROWID;"
+          "CREATE INDEX sip_bindings_flow ON sip_bindings(instance, flow);"
+          "CREATE INDEX sip_bindings_expires ON sip_bindings(expires);"
+          "CREATE INDEX sip_bindings_user ON sip_bindings(user_name);"
+          "PRAGMA user_version = 5;",
 };
 
 #define USER_COLS "name, password_hash, ha1_sealed, flags, created"

@@ -17,7 +17,7 @@
 
 /* ---- argument checks ---------------------------------------------------- */
 
-static int check_text(const char *s, size_t max, bool may_be_empty, const char *what)
+int osec_store_check_text(const char *s, size_t max, bool may_be_empty, const char *what)
 {
     size_t n;
 
@@ -34,6 +34,7 @@ static int check_text(const char *s, size_t max, bool may_be_empty, const char *
     return 0;
 }
 
+#define check_text osec_store_check_text
 #define NAME(s, what) check_text((s), OSEC_STORE_NAME_MAX, false, (what))
 
 static int check_blob(const uint8_t *p, size_t n, const char *what)
@@ -76,19 +77,22 @@ static int check_handle(const struct osec_store *st)
 
 /* Writes while a list call is stepping through rows would change what the
  * listing sees (and for some backends cannot run at all): refuse them. */
-static int check_writable(const struct osec_store *st)
+int osec_store_check_writable(const struct osec_store *st)
 {
     OSEC_GUARD(check_handle(st));
     OSEC_ENSURE(st->listing == 0, OSEC_EBUSY, "store modified from inside a list callback");
     return 0;
 }
 
-static int check_cb(const struct osec_store *st, bool have_cb)
+int osec_store_check_cb(const struct osec_store *st, bool have_cb)
 {
     OSEC_GUARD(check_handle(st));
     OSEC_ENSURE(have_cb, OSEC_EINVAL, "no callback");
     return 0;
 }
+
+#define check_writable osec_store_check_writable
+#define check_cb osec_store_check_cb
 
 /* ---- blobs --------------------------------------------------------------- */
 
@@ -172,6 +176,11 @@ const char *osec_store_backend(const struct osec_store *st)
     return st && st->ops ? st->ops->name : "none";
 }
 
+bool osec_store_is_shared(const struct osec_store *st)
+{
+    return st && st->ops && st->ops->shared;
+}
+
 int osec_store_check(struct osec_store *st)
 {
     OSEC_GUARD(check_handle(st));
@@ -219,7 +228,7 @@ int osec_store_tx_depth(const struct osec_store *st)
 
 /* Ends a transaction begun by an operation of this file: commit on
  * success, else roll back and return the operation's own error. */
-static int tx_end(struct osec_store *st, int rc)
+int osec_store_tx_end(struct osec_store *st, int rc)
 {
     char msg[512];
     int code;
@@ -233,15 +242,8 @@ static int tx_end(struct osec_store *st, int rc)
     return rc;
 }
 
-/* Runs a list call with writes through this handle locked out. */
-#define LISTING(st, call)                                                   \
-    do {                                                                    \
-        int list_rc_;                                                       \
-        (st)->listing++;                                                    \
-        list_rc_ = (call);                                                  \
-        (st)->listing--;                                                    \
-        return list_rc_;                                                    \
-    } while (0)
+#define LISTING OSEC_STORE_LISTING
+#define tx_end osec_store_tx_end
 
 /* ---- users ------------------------------------------------------------------ */
 

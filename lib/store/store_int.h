@@ -84,6 +84,73 @@ struct osec_store_ops {
     int (*nonce_mark)(struct osec_store *st, const uint8_t *nonce, size_t len, uint32_t nc,
                       int64_t expires);
     int (*nonce_purge)(struct osec_store *st, int64_t now, uint64_t *count);
+
+    /* Several processes may share the rows (osec_store_is_shared). */
+    bool shared;
+    const struct osec_store_mail_ops *mail;
+    const struct osec_store_sipreg_ops *sipreg;
+};
+
+/* The message store (store_mail.c validates and composes transactions).
+ * "In a transaction" operations are called with depth > 0. */
+struct osec_store_mail_ops {
+    int (*mailbox_create)(struct osec_store *st, const char *owner, const char *name,
+                          uint32_t uidvalidity, int64_t created, struct osec_store_mailbox *out);
+    int (*mailbox_get)(struct osec_store *st, const char *owner, const char *name,
+                       struct osec_store_mailbox *out);
+    int (*mailbox_get_id)(struct osec_store *st, int64_t id, struct osec_store_mailbox *out);
+    /* Renames and moves the mod-sequence on; *changes rows. */
+    int (*mailbox_rename)(struct osec_store *st, int64_t id, const char *new_name,
+                          int64_t *changes);
+    /* In a transaction: metadata, the ACL entries under acl_key, messages
+     * and the mailbox row; *changes mailbox rows deleted. */
+    int (*mailbox_delete)(struct osec_store *st, int64_t id, const char *acl_key,
+                          int64_t *changes);
+    /* The owner's mailboxes by name, or (shared) the mailboxes of others
+     * that have an ACL entry for user, 'anyone' or 'authenticated', by
+     * owner and name. */
+    int (*mailbox_list)(struct osec_store *st, const char *user, bool shared,
+                        osec_store_mailbox_cb cb, void *arg);
+    int (*mailbox_counts)(struct osec_store *st, int64_t id, uint32_t seen_flag,
+                          uint64_t *messages, uint64_t *unseen);
+    /* In a transaction: modseq + 1 (and uidnext + 1 when take_uid); the
+     * new values.  ENOTFOUND for an unknown mailbox. */
+    int (*mailbox_bump)(struct osec_store *st, int64_t id, bool take_uid, int64_t *uidnext,
+                        uint64_t *modseq);
+    /* In a transaction: the message row and its body. */
+    int (*msg_insert)(struct osec_store *st, const struct osec_store_msg *m);
+    /* Bodies (with_body) may point into backend memory valid during cb. */
+    int (*msg_list)(struct osec_store *st, int64_t mailbox_id,
+                    const struct osec_store_msg_query *q, osec_store_msg_cb cb, void *arg);
+    /* Sets flags, keywords and modseq unless the row changed after
+     * unchangedsince (0: unconditional); *changes rows. */
+    int (*msg_set_flags)(struct osec_store *st, int64_t mailbox_id, uint32_t uid,
+                         uint32_t flags, const char *keywords, uint64_t unchangedsince,
+                         uint64_t modseq, int64_t *changes);
+    /* 0 or ENOTFOUND. */
+    int (*msg_exists)(struct osec_store *st, int64_t mailbox_id, uint32_t uid);
+    int (*msg_delete)(struct osec_store *st, int64_t mailbox_id, uint32_t uid,
+                      int64_t *changes);
+    /* value NULL deletes. */
+    int (*meta_set)(struct osec_store *st, int64_t mailbox_id, const char *user,
+                    const char *entry, const uint8_t *value, size_t len);
+    int (*meta_get)(struct osec_store *st, int64_t mailbox_id, const char *user,
+                    const char *entry, struct osec_store_blob *out);
+    int (*sub_set)(struct osec_store *st, const char *user, const char *name, bool on);
+    int (*sub_list)(struct osec_store *st, const char *user, osec_store_name_cb cb, void *arg);
+};
+
+/* SIP registrations (store_sipreg.c validates). */
+struct osec_store_sipreg_ops {
+    int (*put)(struct osec_store *st, const struct osec_store_sipreg *b);
+    int (*del)(struct osec_store *st, const char *aor, const char *contact, int64_t *changes);
+    int (*del_aor)(struct osec_store *st, const char *aor, int64_t *changes);
+    /* all: flow is ignored. */
+    int (*del_flow)(struct osec_store *st, const char *instance, const char *flow, bool all,
+                    int64_t *changes);
+    int (*list)(struct osec_store *st, const char *aor, int64_t now, osec_store_sipreg_cb cb,
+                void *arg);
+    int (*purge)(struct osec_store *st, int64_t now, int64_t *changes);
 };
 
 /* Every backend handle starts with this. */
@@ -100,5 +167,25 @@ int osec_store_pg_open(const char *url, struct osec_store **out);
 
 /* Copies n bytes into a fresh blob (n may be 0). */
 int osec_store_blob_dup(struct osec_store_blob *b, const void *p, size_t n);
+
+/* Argument checks of the generic layer (store.c), for store_mail.c and
+ * store_sipreg.c: text as the header's conventions say; a handle that may
+ * be written (not inside a list callback); a handle and a callback. */
+int osec_store_check_text(const char *s, size_t max, bool may_be_empty, const char *what);
+int osec_store_check_writable(const struct osec_store *st);
+int osec_store_check_cb(const struct osec_store *st, bool have_cb);
+/* Ends a transaction begun by the caller: commit when rc >= 0, else roll
+ * back and return rc with its own message. */
+int osec_store_tx_end(struct osec_store *st, int rc);
+
+/* Runs a list call with writes through this handle locked out. */
+#define OSEC_STORE_LISTING(st, call)                                        \
+    do {                                                                    \
+        int list_rc_;                                                       \
+        (st)->listing++;                                                    \
+        list_rc_ = (call);                                                  \
+        (st)->listing--;                                                    \
+        return list_rc_;                                                    \
+    } while (0)
 
 #endif

@@ -19,57 +19,19 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from osectest import (BIN, SRC, Checks, Daemon, TempDir, b64url_encode, ctl,  # noqa: E402
+from osectest import (BIN, Checks, Daemon, TempDir, b64url_encode, ctl,  # noqa: E402
                       digest_header, free_port, parse_challenges)
-
-CLUSTER = os.path.join(SRC, "scripts", "pg-test-cluster")
-
-
-def psql_path():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
-    return found[-1] if found else shutil.which("psql")
-
-
-def skip(reason):
-    print("skip - " + reason)
-    print("SKIPPED: test_pg_multi not run (counted neither as passed nor failed)")
-    print("0 passed, 0 failed")
-    sys.exit(0)
-
-
-# ---- a PostgreSQL server and a database of our own ----------------------
-own_cluster = None
-admin_url = os.environ.get("OSEC_TEST_PG_URL", "")
-if not admin_url:
-    p = subprocess.run([CLUSTER, "start"], capture_output=True, text=True, timeout=120)
-    if p.returncode == 2:
-        skip("PostgreSQL binaries are not installed (scripts/install-deps installs them)")
-    if p.returncode != 0:
-        print("FAIL - scripts/pg-test-cluster start\n    | " + p.stderr)
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    own_cluster = p.stdout.strip()
-    admin_url = subprocess.run([CLUSTER, "url", own_cluster], capture_output=True, text=True,
-                               check=True).stdout.strip()
-PSQL = psql_path()
-if not PSQL:
-    skip("psql is not installed")
+from pgdb import PgDatabase  # noqa: E402
 
 C = Checks()
 T = TempDir()
-DB = "osec_multi_%d" % os.getpid()
-URL = admin_url + ("&" if "?" in admin_url else "?") + "dbname=" + DB
-
-
-def sql(statement, url=admin_url):
-    return subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", url,
-                           "-c", statement], capture_output=True, text=True, timeout=60)
+PG = PgDatabase("test_pg_multi", "osec_multi")
+URL = PG.url
 
 
 servers = []
@@ -78,14 +40,11 @@ servers = []
 def cleanup():
     for s in servers:
         s.stop()
-    sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB)
-    if own_cluster:
-        subprocess.run([CLUSTER, "stop", own_cluster], timeout=60)
+    PG.drop()
     T.cleanup()
 
 
-sql("DROP DATABASE IF EXISTS %s" % DB)
-r = sql("CREATE DATABASE %s" % DB)
+r = PG.created
 C.eq(r.returncode, 0, "test database created" + (": " + r.stderr if r.returncode else ""))
 
 # ---- two hosts: own data directories, one store ---------------------------

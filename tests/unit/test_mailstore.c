@@ -1,4 +1,6 @@
-/* Unit tests for the message store section of the store (lib/store/sqlite_mail.c). */
+/* Unit tests for the message store section of the store (lib/store/store_mail.c
+ * with sqlite_mail.c and pg_mail.c): every test runs on SQLite, then once more
+ * on PostgreSQL when $OSEC_TEST_PG_URL names a server (make check). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,17 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "omasec/buf.h"
 #include "omasec/error.h"
 #include "omasec/store.h"
+#include "helpers/pgtest.h"
 
 struct fx {
     char dir[64];
-    char url[128];
+    char url[512];
     struct osec_store *st;
 };
+
+/* Set while the PostgreSQL run is going on: this process's database. */
+static char pg_db_url[512];
 
 static void add_user(struct osec_store *st, const char *name)
 {
@@ -36,7 +43,12 @@ static int setup(void **state)
 
     (void)osec_strlcpy(f->dir, "/tmp/osec-mailstore-XXXXXX", sizeof(f->dir));
     assert_non_null(mkdtemp(f->dir));
-    (void)osec_snprintf(f->url, sizeof(f->url), "sqlite:%s/t.db", f->dir);
+    if (pg_db_url[0]) {
+        osec_test_pg_reset(pg_db_url);
+        (void)osec_strlcpy(f->url, pg_db_url, sizeof(f->url));
+    } else {
+        (void)osec_snprintf(f->url, sizeof(f->url), "sqlite:%s/t.db", f->dir);
+    }
     assert_int_equal(osec_store_open(f->url, &f->st), 0);
     add_user(f->st, "alice");
     add_user(f->st, "bob");
@@ -305,6 +317,116 @@ static void not_sqlite_memory(void **state)
     assert_int_equal(osec_store_mailbox_get(NULL, "u", "INBOX", &mb), OSEC_EINVAL);
 }
 
+/* ---- paging and concurrency ------------------------------------------------ */
+
+struct walk {
+    uint32_t next;   /* UID expected next */
+    size_t n, bytes;
+    size_t stop_at;  /* stop after this many rows (0: never) */
+};
+
+static int walk_cb(const struct osec_store_msg *m, void *arg)
+{
+    struct walk *w = arg;
+
+    assert_int_equal(m->uid, w->next);
+    w->next++;
+    w->bytes += m->body.len;
+    if (m->body.len)
+        assert_int_equal(m->body.data[0], 'm');
+    return ++w->n == w->stop_at ? 1 : 0;
+}
+
+/* More messages than one page of a PostgreSQL listing, with and without
+ * bodies, a range in the middle and a callback that stops early. */
+static void long_listing(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_mailbox mb;
+    struct osec_store_msg_query q = { 1, UINT32_MAX, 0, true };
+    struct walk w;
+
+    assert_int_equal(osec_store_mailbox_create(f->st, "alice", "Big", 1, &mb), 0);
+    for (int i = 0; i < 600; i++)
+        (void)put(f->st, mb.id, "message body", 0);
+    memset(&w, 0, sizeof(w));
+    w.next = 1;
+    assert_int_equal(osec_store_msg_list(f->st, mb.id, &q, walk_cb, &w), 0);
+    assert_int_equal(w.n, 600);
+    assert_int_equal(w.bytes, 600 * strlen("message body"));
+    memset(&w, 0, sizeof(w));
+    w.next = 1;
+    q.with_body = false;
+    assert_int_equal(osec_store_msg_list(f->st, mb.id, &q, walk_cb, &w), 0);
+    assert_int_equal(w.n, 600);
+    assert_int_equal(w.bytes, 0);
+    memset(&w, 0, sizeof(w));
+    w.next = 250;
+    q.lo = 250;
+    q.hi = 530;
+    q.with_body = true;
+    assert_int_equal(osec_store_msg_list(f->st, mb.id, &q, walk_cb, &w), 0);
+    assert_int_equal(w.n, 281);
+    memset(&w, 0, sizeof(w));
+    w.next = 250;
+    w.stop_at = 40;
+    assert_int_equal(osec_store_msg_list(f->st, mb.id, &q, walk_cb, &w), 0);
+    assert_int_equal(w.n, 40);
+}
+
+struct appender {
+    const char *url;
+    int64_t mb;
+    uint32_t uids[100];
+    int rc;
+};
+
+static void *append_many(void *arg)
+{
+    struct appender *a = arg;
+    struct osec_store *st = NULL;
+
+    a->rc = osec_store_open(a->url, &st);
+    for (int i = 0; i < 100 && a->rc == 0; i++)
+        a->uids[i] = put(st, a->mb, "m", 0);
+    osec_store_close(&st);
+    return NULL;
+}
+
+/* Two handles (two instances of cpm-msgstored, or two workers) appending
+ * to one mailbox at once: every UID handed out once, none skipped. */
+static void concurrent_appends(void **state)
+{
+    struct fx *f = *state;
+    struct osec_store_mailbox mb;
+    struct appender a[2];
+    pthread_t th[2];
+    bool seen[201];
+    uint64_t n = 0;
+
+    assert_int_equal(osec_store_mailbox_create(f->st, "alice", "INBOX", 1, &mb), 0);
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < 2; i++) {
+        memset(&a[i], 0, sizeof(a[i]));
+        a[i].url = f->url;
+        a[i].mb = mb.id;
+        assert_int_equal(pthread_create(&th[i], NULL, append_many, &a[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(a[i].rc, 0);
+        for (int j = 0; j < 100; j++) {
+            assert_true(a[i].uids[j] >= 1 && a[i].uids[j] <= 200);
+            assert_false(seen[a[i].uids[j]]);
+            seen[a[i].uids[j]] = true;
+        }
+    }
+    assert_int_equal(osec_store_mailbox_counts(f->st, mb.id, 0, &n, NULL), 0);
+    assert_int_equal(n, 200);
+    assert_int_equal(osec_store_mailbox_get_id(f->st, mb.id, &mb), 0);
+    assert_int_equal(mb.uidnext, 201);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,8 +435,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(messages, setup, teardown),
         cmocka_unit_test_setup_teardown(shared_listing, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_and_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_listing, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_appends, setup, teardown),
         cmocka_unit_test(not_sqlite_memory),
     };
+    int failed = cmocka_run_group_tests_name("mailstore_sqlite", tests, NULL, NULL);
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* the last test opens SQLite itself: not part of the PostgreSQL run */
+    failed += osec_test_pg_run("mailstore_postgresql", tests,
+                               sizeof(tests) / sizeof(tests[0]) - 1, "osec_mailstore",
+                               pg_db_url, sizeof(pg_db_url));
+    return failed;
 }

@@ -31,6 +31,7 @@
 #include "omasec/buf.h"
 #include "omasec/error.h"
 #include "omasec/store.h"
+#include "helpers/pgtest.h"
 #include "omasec/util.h"
 
 struct fx {
@@ -44,47 +45,13 @@ struct fx {
 /* Set while the PostgreSQL run is going on: this process's database. */
 static char pg_db_url[512];
 
-#ifdef OSEC_HAVE_LIBPQ
-static void quiet(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
-/* Runs fixed SQL on the server behind url, outside the store. */
-static void pg_sql(const char *url, const char *sql)
-{
-    PGconn *c = PQconnectdb(url);
-    PGresult *r;
-
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    (void)PQsetNoticeProcessor(c, quiet, NULL);
-    r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-}
+#define pg_sql osec_test_pg_sql
 
 /* An empty database: every test starts from nothing, as with SQLite. */
 static void pg_reset(void)
 {
-    pg_sql(pg_db_url, "SET client_min_messages = warning;"
-                      " DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+    osec_test_pg_reset(pg_db_url);
 }
-#else
-static void pg_sql(const char *url, const char *sql)
-{
-    (void)url;
-    (void)sql;
-    fail_msg("built without libpq");
-}
-
-static void pg_reset(void)
-{
-    fail_msg("built without libpq");
-}
-#endif
 
 static void join(char *dst, size_t n, const char *dir, const char *name)
 {
@@ -1448,6 +1415,120 @@ static void failed_statement_keeps_transaction(void **state)
     osec_store_user_clear(&u);
 }
 
+/* ---- SIP registrations ---------------------------------------------------- */
+
+static struct osec_store_sipreg binding(const char *aor, const char *contact, const char *inst,
+                                        const char *flow, int64_t expires, int64_t updated)
+{
+    struct osec_store_sipreg b;
+
+    memset(&b, 0, sizeof(b));
+    (void)osec_strlcpy(b.aor, aor, sizeof(b.aor));
+    (void)osec_strlcpy(b.contact, contact, sizeof(b.contact));
+    (void)osec_strlcpy(b.call_id, "c1@host", sizeof(b.call_id));
+    (void)osec_strlcpy(b.user, "alice", sizeof(b.user));
+    (void)osec_strlcpy(b.instance, inst, sizeof(b.instance));
+    (void)osec_strlcpy(b.flow, flow, sizeof(b.flow));
+    b.cseq = 7;
+    b.expires = expires;
+    b.updated = updated;
+    return b;
+}
+
+struct sipreg_seen {
+    char contacts[512];
+    unsigned n;
+    uint32_t cseq;
+    char path[64];
+};
+
+static int sipreg_cb(const struct osec_store_sipreg *b, void *arg)
+{
+    struct sipreg_seen *s = arg;
+
+    (void)osec_strlcpy(s->contacts + strlen(s->contacts), b->contact,
+                       sizeof(s->contacts) - strlen(s->contacts));
+    (void)osec_strlcpy(s->contacts + strlen(s->contacts), ",",
+                       sizeof(s->contacts) - strlen(s->contacts));
+    if (s->n++ == 0) {
+        s->cseq = b->cseq;
+        (void)osec_strlcpy(s->path, b->path, sizeof(s->path));
+    }
+    return 0;
+}
+
+static void sipreg_list_str(struct fx *f, const char *aor, int64_t now, struct sipreg_seen *s)
+{
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(osec_store_sipreg_list(f->st, aor, now, sipreg_cb, s), 0);
+}
+
+static void sip_registrations(void **state)
+{
+    struct fx *f = *state;
+    const char *aor = "sip:alice@example.com";
+    struct osec_store_sipreg b;
+    struct sipreg_seen s;
+    uint64_t n = 0;
+
+    add_user(f->st, "alice");
+    assert_true(osec_store_is_shared(f->st) == f->pg);
+    b = binding(aor, "sip:a@10.0.0.1:5060", "sipd-a", "udp:0:10.0.0.1:5060", 2000, 10);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    b = binding(aor, "sip:a@10.0.0.2:5061;transport=tcp", "sipd-b", "tcp:42", 2000, 20);
+    (void)osec_strlcpy(b.path, "<sip:edge;lr>", sizeof(b.path));
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    b = binding(aor, "sip:a@10.0.0.3", "sipd-b", "tcp:43", 500, 30); /* expired at 1000 */
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    /* newest first, expired ones never returned */
+    sipreg_list_str(f, aor, 1000, &s);
+    assert_string_equal(s.contacts, "sip:a@10.0.0.2:5061;transport=tcp,sip:a@10.0.0.1:5060,");
+    assert_string_equal(s.path, "<sip:edge;lr>");
+    /* replacing (a refresh) keeps one row per contact */
+    b = binding(aor, "sip:a@10.0.0.1:5060", "sipd-a", "udp:0:10.0.0.1:5060", 3000, 40);
+    b.cseq = 8;
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    sipreg_list_str(f, aor, 1000, &s);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.cseq, 8);
+    /* a closed connection takes its bindings along, only its own */
+    assert_int_equal(osec_store_sipreg_del_flow(f->st, "sipd-b", "tcp:42", false, &n), 0);
+    assert_int_equal(n, 1);
+    sipreg_list_str(f, aor, 1000, &s);
+    assert_string_equal(s.contacts, "sip:a@10.0.0.1:5060,");
+    assert_int_equal(osec_store_sipreg_del(f->st, aor, "sip:a@10.0.0.1:5060"), 0);
+    assert_int_equal(osec_store_sipreg_del(f->st, aor, "sip:a@10.0.0.1:5060"), OSEC_ENOTFOUND);
+    /* purge of expired rows; a restarted instance drops all of its rows */
+    assert_int_equal(osec_store_sipreg_purge(f->st, 1000, &n), 0);
+    assert_int_equal(n, 1);
+    b = binding(aor, "sip:x@h", "sipd-a", "tcp:1", 2000, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    b = binding(aor, "sip:y@h", "sipd-a", "tcp:2", 2000, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    assert_int_equal(osec_store_sipreg_del_flow(f->st, "sipd-a", "", true, &n), 0);
+    assert_int_equal(n, 2);
+    b = binding(aor, "sip:x@h", "sipd-a", "tcp:1", 2000, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    assert_int_equal(osec_store_sipreg_del_aor(f->st, aor, &n), 0);
+    assert_int_equal(n, 1);
+    /* bad input, unknown user; deleting the user deletes its bindings */
+    b = binding(aor, "sip:x@h", "sipd-a", "", 0, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), OSEC_EINVAL);
+    b = binding(aor, "sip:x\r\n@h", "sipd-a", "", 2000, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), OSEC_EINVAL);
+    b = binding("", "sip:x@h", "sipd-a", "", 2000, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), OSEC_EINVAL);
+    b = binding(aor, "sip:x@h", "sipd-a", "", 2000, 0);
+    (void)osec_strlcpy(b.user, "nobody", sizeof(b.user));
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), OSEC_ENOTFOUND);
+    b = binding(aor, "sip:x@h", "sipd-a", "", 2000, 0);
+    assert_int_equal(osec_store_sipreg_put(f->st, &b), 0);
+    assert_int_equal(osec_store_sipreg_del_flow(f->st, "sipd-a", "", false, &n), OSEC_EINVAL);
+    assert_int_equal(osec_store_user_del(f->st, "alice"), 0);
+    sipreg_list_str(f, aor, 0, &s);
+    assert_int_equal(s.n, 0);
+}
+
 #define STORE_TESTS                                                                        \
     cmocka_unit_test_setup_teardown(open_creates_private_file_and_migrates_once, setup,     \
                                     teardown),                                             \
@@ -1476,6 +1557,7 @@ static void failed_statement_keeps_transaction(void **state)
     cmocka_unit_test_setup_teardown(audit, setup, teardown),                               \
     cmocka_unit_test_setup_teardown(nonce_marks, setup, teardown),                         \
     cmocka_unit_test_setup_teardown(nonce_mark_race, setup, teardown),                     \
+    cmocka_unit_test_setup_teardown(sip_registrations, setup, teardown),                   \
     cmocka_unit_test_setup_teardown(integrity_check, setup, teardown)
 
 #ifdef OSEC_HAVE_LIBPQ
@@ -1487,22 +1569,13 @@ static int run_postgresql(const char *base)
         STORE_TESTS,
         cmocka_unit_test_setup_teardown(pg_reconnects_after_connection_loss, setup, teardown),
     };
-    char db[64], sql[160];
     int failed;
 
-    assert_int_equal(osec_snprintf(db, sizeof(db), "osec_store_%ld", (long)getpid()), 0);
-    assert_int_equal(osec_snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db), 0);
-    pg_sql(base, sql);
-    assert_int_equal(osec_snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db), 0);
-    pg_sql(base, sql);
-    /* A query parameter overrides the database named in the URL's path. */
-    assert_int_equal(osec_snprintf(pg_db_url, sizeof(pg_db_url), "%s%sdbname=%s", base,
-                                   strchr(base, '?') ? "&" : "?", db), 0);
+    osec_test_pg_db_create(base, "osec_store", pg_db_url, sizeof(pg_db_url));
     failed = _cmocka_run_group_tests("store_postgresql", pg_tests,
                                      sizeof(pg_tests) / sizeof(pg_tests[0]), NULL, NULL);
     pg_db_url[0] = '\0';
-    assert_int_equal(osec_snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", db), 0);
-    pg_sql(base, sql);
+    osec_test_pg_db_drop(base, "osec_store");
     return failed;
 }
 #endif
