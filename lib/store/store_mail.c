@@ -54,18 +54,20 @@ int osec_store_mailbox_get(struct osec_store *st, const char *owner, const char 
                            struct osec_store_mailbox *out)
 {
     const struct osec_store_mail_ops *m = NULL;
+    struct osec_store_mailbox tmp;
 
     OSEC_GUARD(mail_ops(st, false, &m));
     OSEC_GUARD(owner_name(owner, name));
-    return m->mailbox_get(st, owner, name, out);
+    return m->mailbox_get(st, owner, name, out ? out : &tmp); /* NULL: does it exist? */
 }
 
 int osec_store_mailbox_get_id(struct osec_store *st, int64_t id, struct osec_store_mailbox *out)
 {
     const struct osec_store_mail_ops *m = NULL;
+    struct osec_store_mailbox tmp;
 
     OSEC_GUARD(mail_ops(st, false, &m));
-    return m->mailbox_get_id(st, id, out);
+    return m->mailbox_get_id(st, id, out ? out : &tmp);
 }
 
 int osec_store_mailbox_rename(struct osec_store *st, int64_t id, const char *new_name)

@@ -108,6 +108,9 @@ static void mailboxes(void **state)
     assert_int_equal(osec_store_mailbox_get_id(f->st, b.id, &c), 0);
     assert_string_equal(c.owner, "bob");
     assert_int_equal(osec_store_mailbox_get(f->st, "alice", "Nope", &c), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_mailbox_get(f->st, "alice", "INBOX", NULL), 0); /* exists? */
+    assert_int_equal(osec_store_mailbox_get(f->st, "alice", "Nope", NULL), OSEC_ENOTFOUND);
+    assert_int_equal(osec_store_mailbox_get_id(f->st, a.id, NULL), 0);
     assert_int_equal(osec_store_mailbox_create(f->st, "alice", "Work", 5, &c), 0);
     assert_int_equal(osec_store_mailbox_rename(f->st, c.id, "INBOX"), OSEC_EEXISTS);
     assert_int_equal(osec_store_mailbox_rename(f->st, c.id, "Jobs"), 0);
