@@ -115,13 +115,33 @@ static struct ms_job *take(struct ms_committer *c)
     return batch;
 }
 
+/* The batch ordered by mailbox, arrival order kept within one.  Each
+ * APPEND locks its mailbox's row until the batch commits; instances sharing
+ * a PostgreSQL store that took two mailboxes' locks in opposite orders
+ * would deadlock (and the database would fail one APPEND to break it). */
+static struct ms_job *by_mailbox(struct ms_job *batch)
+{
+    struct ms_job *sorted = NULL;
+
+    while (batch) {
+        struct ms_job *j = batch, **at = &sorted;
+
+        batch = batch->next;
+        while (*at && (*at)->mb.id <= j->mb.id)
+            at = &(*at)->next;
+        j->next = *at;
+        *at = j;
+    }
+    return sorted;
+}
+
 static void *committer_main(void *arg)
 {
     struct ms_committer *c = arg;
     struct ms_job *batch;
 
     while ((batch = take(c)) != NULL)
-        run_batch(c, batch);
+        run_batch(c, by_mailbox(batch));
     return NULL;
 }
 
