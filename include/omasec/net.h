@@ -10,6 +10,11 @@
  * Timeouts defend against slowloris and idle floods: a connection must
  * complete its TLS handshake within handshake_ms, a started request must be
  * complete within request_ms, and an idle connection is closed after idle_ms.
+ * A per-source limit (max_conns_per_source) keeps one address from holding
+ * every slot until those timeouts cut it: across all workers of a server,
+ * connections are counted per IPv4 address and per IPv6 /64 (what one
+ * subscriber can fill with addresses at will), and one over the limit is
+ * reset at accept, before any TLS work.
  */
 #ifndef OMASEC_NET_H
 #define OMASEC_NET_H
@@ -24,6 +29,9 @@
 struct osec_net_server;
 struct osec_net_conn;
 struct event_base;
+struct osec_config;
+struct osec_metric;
+struct osec_metrics;
 
 struct osec_net_handlers {
     /* Per worker thread: returns the worker's state (e.g. its store handle). */
@@ -52,9 +60,30 @@ struct osec_net_config {
     unsigned idle_ms;          /* 0: 120000 */
     size_t max_input;          /* largest pending input per connection; 0: 1 MiB */
     unsigned max_conns;        /* per worker; 0: 4096 */
+    /* Concurrent connections from one source (IPv4 address, IPv6 /64)
+     * across all workers; 0: no limit.  Daemons default to
+     * OSEC_NET_PER_SOURCE_DEFAULT (osec_net_config_per_source). */
+    unsigned max_conns_per_source;
+    /* Optional counters (NULL: none) of connections refused at accept by
+     * max_conns_per_source and by max_conns; they may be shared. */
+    struct osec_metric *refused_source;
+    struct osec_metric *refused_limit;
     const struct osec_net_handlers *h;
     void *arg;                 /* passed to worker_start */
 };
+
+/* Counts since the server was made (refused_*), and now (sources: source
+ * addresses / prefixes with a connection, source_conns: their connections;
+ * both 0 once every connection is closed). */
+struct osec_net_stats {
+    uint64_t refused_source;
+    uint64_t refused_limit;
+    size_t sources;
+    size_t source_conns;
+};
+
+#define OSEC_NET_PER_SOURCE_DEFAULT 256u
+#define OSEC_NET_PER_SOURCE_MAX 1000000u
 
 int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_server **out);
 /* Runs the workers until osec_net_server_stop(); returns after they exit. */
@@ -82,6 +111,21 @@ uint16_t osec_net_server_port(const struct osec_net_server *s);
  * context given at creation stays the caller's. */
 int osec_net_server_set_ssl_ctx(struct osec_net_server *s, SSL_CTX *ctx);
 void osec_net_server_free(struct osec_net_server **s);
+/* A new max_conns_per_source (configuration reload; 0: no limit) for new
+ * connections; those open above it stay. */
+void osec_net_server_set_max_conns_per_source(struct osec_net_server *s, unsigned n);
+void osec_net_server_stats(struct osec_net_server *s, struct osec_net_stats *out);
+/* The key max_conns_per_source of a daemon's section (cfg may be NULL):
+ * 0..OSEC_NET_PER_SOURCE_MAX, default OSEC_NET_PER_SOURCE_DEFAULT, so that
+ * every daemon reads it alike. */
+int osec_net_config_per_source(const struct osec_config *cfg, const char *section,
+                               unsigned *out);
+/* Register the counters name{reason="per_source"} and name{reason="limit"}
+ * in m (NULL: nothing to do) and point nc->refused_source / refused_limit
+ * at them.  Once per name: servers that share the counters copy the
+ * pointers. */
+void osec_net_refusal_metrics(struct osec_metrics *m, const char *name,
+                              struct osec_net_config *nc);
 
 /* Queue bytes for the peer. */
 int osec_net_conn_write(struct osec_net_conn *c, const void *data, size_t len);

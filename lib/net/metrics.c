@@ -293,3 +293,14 @@ uint16_t osec_metrics_port(const struct osec_metrics *m)
 {
     return m && m->srv ? osec_net_server_port(m->srv) : 0;
 }
+
+void osec_net_refusal_metrics(struct osec_metrics *m, const char *name,
+                              struct osec_net_config *nc)
+{
+    static const char help[] = "Connections closed at accept, by the limit that refused them";
+
+    if (!m)
+        return;
+    nc->refused_source = osec_metrics_counter(m, name, help, "reason=\"per_source\"");
+    nc->refused_limit = osec_metrics_counter(m, name, help, "reason=\"limit\"");
+}

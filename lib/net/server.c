@@ -1,5 +1,6 @@
 /* Multi-threaded libevent server: one event_base + SO_REUSEPORT listener per
- * worker thread; plain or TLS bufferevents; handshake/request/idle deadlines. */
+ * worker thread; plain or TLS bufferevents; handshake/request/idle deadlines;
+ * per-worker and per-source connection limits. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -20,10 +21,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/net_int.h"
 #include "omasec/buf.h"
 #include "omasec/error.h"
 #include "omasec/log.h"
+#include "omasec/metrics.h"
 #include "omasec/net.h"
+#include "omasec/util.h"
 
 enum conn_phase { PH_HANDSHAKE, PH_IDLE, PH_REQUEST, PH_CLOSING };
 
@@ -39,6 +43,14 @@ struct worker {
     struct osec_net_conn *head; /* live connections, freed at shutdown */
 };
 
+/* Connections refused at accept: counted, and logged at most once a second
+ * so that a flood does not turn into a flood of log lines. */
+struct refusals {
+    atomic_uint_least64_t n;
+    atomic_uint_least64_t logged;   /* n at the last log line */
+    atomic_uint_least64_t next_ms;  /* no log line before this (monotonic) */
+};
+
 struct osec_net_server {
     struct osec_net_config cfg;
     struct osec_net_handlers h;
@@ -49,6 +61,9 @@ struct osec_net_server {
     atomic_bool stopping;
     pthread_mutex_t ctx_mu;   /* guards cfg.ssl_ctx against a swap */
     bool ctx_owned;           /* a swapped-in context is ours to free */
+    struct net_src_table *src; /* connections per source, all workers */
+    atomic_uint per_source;   /* max_conns_per_source (reloadable) */
+    struct refusals ref_source, ref_limit;
 };
 
 struct osec_net_conn {
@@ -71,6 +86,7 @@ struct osec_net_conn {
     bool paused;                /* osec_net_conn_pause: conn_data not called */
     char peer_ip[INET6_ADDRSTRLEN];
     char peer[INET6_ADDRSTRLEN + 8];
+    struct net_src_key src;     /* counted in the server's per-source table */
 };
 
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
@@ -163,6 +179,7 @@ static void conn_free(struct osec_net_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->w->conns--;
+    net_src_release(c->w->srv->src, &c->src);
     free(c);
 }
 
@@ -392,6 +409,82 @@ static struct bufferevent *make_bev(struct worker *w, evutil_socket_t fd)
     return bev;
 }
 
+static bool refusal_log_due(struct refusals *r, uint64_t *since)
+{
+    uint64_t n = atomic_fetch_add(&r->n, 1) + 1;
+    uint64_t now = osec_time_mono_ms(), next = atomic_load(&r->next_ms);
+
+    if (now < next || !atomic_compare_exchange_strong(&r->next_ms, &next, now + 1000))
+        return false;
+    *since = n - atomic_exchange(&r->logged, n);
+    return true;
+}
+
+/* A refused connection is reset rather than closed: nothing was read or
+ * written, and a flood must not leave the server's side in TIME_WAIT. */
+static void drop(evutil_socket_t fd)
+{
+    struct linger lg = { 1, 0 };
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    (void)close(fd);
+}
+
+/* k: refused by the per-source limit; NULL: by the worker's max_conns. */
+static void refuse(struct worker *w, evutil_socket_t fd, const struct net_src_key *k)
+{
+    struct osec_net_server *s = w->srv;
+    char src[INET6_ADDRSTRLEN + 4];
+    uint64_t n;
+
+    drop(fd);
+    osec_metric_inc(k ? s->cfg.refused_source : s->cfg.refused_limit);
+    if (!refusal_log_due(k ? &s->ref_source : &s->ref_limit, &n))
+        return;
+    if (!k) {
+        osec_warn("conn.refused", "reason=limit conns=%u refused=%llu", w->conns,
+                  (unsigned long long)n);
+        return;
+    }
+    net_src_format(k, src, sizeof(src));
+    osec_warn("conn.refused", "reason=per_source source=%s limit=%u refused=%llu", src,
+              atomic_load(&s->per_source), (unsigned long long)n);
+}
+
+/* The limits, checked before anything is spent on the connection: the
+ * worker's own count, then the source's count across all workers.  A
+ * connection let in is counted and linked; NULL when fd was closed. */
+static struct osec_net_conn *admit(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa)
+{
+    struct osec_net_server *s = w->srv;
+    struct osec_net_conn *c;
+    struct net_src_key k;
+
+    if (w->conns >= s->cfg.max_conns) {
+        refuse(w, fd, NULL);
+        return NULL;
+    }
+    net_src_key_of(sa, &k);
+    if (!net_src_acquire(s->src, &k, atomic_load(&s->per_source))) {
+        refuse(w, fd, &k);
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        net_src_release(s->src, &k);
+        (void)close(fd);
+        return NULL;
+    }
+    c->src = k;
+    w->conns++;
+    c->w = w;
+    c->next = w->head;
+    if (w->head)
+        w->head->prev = c;
+    w->head = c;
+    return c;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -401,17 +494,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     (void)l;
     (void)salen;
-    if (w->conns >= w->srv->cfg.max_conns || !(c = calloc(1, sizeof(*c)))) {
-        osec_warn("conn.refused", "reason=limit conns=%u", w->conns);
-        (void)close(fd);
+    if (!(c = admit(w, fd, sa)))
         return;
-    }
-    w->conns++;
-    c->w = w;
-    c->next = w->head;
-    if (w->head)
-        w->head->prev = c;
-    w->head = c;
     peer_name(c, sa);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->deadline = evtimer_new(w->base, on_deadline, c);
@@ -533,6 +617,18 @@ static void defaults(struct osec_net_config *c)
         c->max_conns = 4096;
 }
 
+/* The most connections the server can hold at once: the per-source table
+ * is sized from it. */
+static size_t conn_ceiling(const struct osec_net_config *c)
+{
+    struct rlimit rl;
+    size_t n = (size_t)c->workers * c->max_conns;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n)
+        n = (size_t)rl.rlim_cur;
+    return n;
+}
+
 int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_server **out)
 {
     struct osec_net_server *s;
@@ -548,6 +644,8 @@ int osec_net_server_new(const struct osec_net_config *cfg, struct osec_net_serve
     s->h = *cfg->h;
     (void)pthread_mutex_init(&s->ctx_mu, NULL);
     defaults(&s->cfg);
+    atomic_init(&s->per_source, s->cfg.max_conns_per_source);
+    OSEC_CHECK(rc, net_src_new(conn_ceiling(&s->cfg), &s->src));
     s->port = cfg->port;
     OSEC_CHECK(rc, osec_strlcpy(s->host, cfg->host ? cfg->host : "127.0.0.1", sizeof(s->host)));
     s->nworkers = s->cfg.workers;
@@ -624,6 +722,31 @@ uint16_t osec_net_server_port(const struct osec_net_server *s)
     return s->port;
 }
 
+/* Every connection is gone: a count left in the table is a close path
+ * that forgot its source (which would slowly lock that source out). */
+static void check_sources(struct osec_net_server *s)
+{
+    size_t sources = 0, conns = 0;
+
+    if (s->src)
+        net_src_totals(s->src, &sources, &conns);
+    if (sources || conns)
+        osec_error("conn.source_leak", "sources=%zu conns=%zu", sources, conns);
+}
+
+void osec_net_server_set_max_conns_per_source(struct osec_net_server *s, unsigned n)
+{
+    atomic_store(&s->per_source, n);
+}
+
+void osec_net_server_stats(struct osec_net_server *s, struct osec_net_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->refused_source = atomic_load(&s->ref_source.n);
+    out->refused_limit = atomic_load(&s->ref_limit.n);
+    net_src_totals(s->src, &out->sources, &out->source_conns);
+}
+
 void osec_net_server_free(struct osec_net_server **ps)
 {
     struct osec_net_server *s = *ps;
@@ -650,6 +773,8 @@ void osec_net_server_free(struct osec_net_server **ps)
             event_base_free(w->base);
     }
     free(s->w);
+    check_sources(s);
+    net_src_free(&s->src);
     if (s->ctx_owned)
         SSL_CTX_free(s->cfg.ssl_ctx);
     (void)pthread_mutex_destroy(&s->ctx_mu);

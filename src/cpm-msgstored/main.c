@@ -42,7 +42,8 @@ static const char *const config_keys[] = {
     "listen_imap", "listen_imaps", "store", "workers", "log_level", "cert", "key",
     "client_ca", "tls", "psk", "client_certs", "psk_preauth", "smime", "cpm_layout",
     "max_message", "max_line", "handshake_timeout", "request_timeout", "idle_timeout",
-    "idle_poll", "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics", NULL,
+    "idle_poll", "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics",
+    "max_conns_per_source", NULL,
 };
 
 static int fail(const char *what)
@@ -329,13 +330,13 @@ static int start_metrics(struct ms *srv)
     return 0;
 }
 
-static int make_server(struct ms *srv, struct ms_listener *l)
+/* lim: the connection limits and their counters, alike for both listeners. */
+static int make_server(struct ms *srv, struct ms_listener *l, const struct osec_net_config *lim)
 {
-    struct osec_net_config nc;
+    struct osec_net_config nc = *lim;
 
     if (!l->on)
         return 0;
-    memset(&nc, 0, sizeof(nc));
     nc.host = l->host;
     nc.port = l->port;
     nc.workers = srv->workers;
@@ -347,9 +348,11 @@ static int make_server(struct ms *srv, struct ms_listener *l)
     nc.h = l->tls ? &ms_handlers_tls : &ms_handlers_plain;
     nc.arg = srv;
     OSEC_GUARD(osec_net_server_new(&nc, &l->net));
-    osec_info("server.listening", "addr=%s:%u kind=%s tls_policy=%s psk=%s", l->host,
+    osec_info("server.listening",
+              "addr=%s:%u kind=%s tls_policy=%s psk=%s max_conns_per_source=%u", l->host,
               (unsigned)osec_net_server_port(l->net), l->tls ? "imaps" : "imap",
-              osec_msgpolicy_tls_name(srv->tls_policy), srv->psk ? "yes" : "no");
+              osec_msgpolicy_tls_name(srv->tls_policy), srv->psk ? "yes" : "no",
+              nc.max_conns_per_source);
     return 0;
 }
 
@@ -360,16 +363,22 @@ static void *second_main(void *arg)
 }
 
 /* Two listeners are two servers: the implicit-TLS one runs in a thread of
- * its own, the other takes the signals; stopping one stops both. */
-static int serve(struct ms *srv)
+ * its own, the other takes the signals; stopping one stops both.  Each
+ * counts its own connections per source (max_conns_per_source per
+ * listener). */
+static int serve(struct ms *srv, unsigned per_source)
 {
     struct ms_listener *first = srv->imap.on ? &srv->imap : &srv->imaps;
     struct ms_listener *second = srv->imap.on && srv->imaps.on ? &srv->imaps : NULL;
+    struct osec_net_config lim;
     pthread_t th;
     int rc;
 
-    OSEC_GUARD(make_server(srv, &srv->imap));
-    OSEC_GUARD(make_server(srv, &srv->imaps));
+    memset(&lim, 0, sizeof(lim));
+    lim.max_conns_per_source = per_source;
+    osec_net_refusal_metrics(srv->metrics, "cpmstore_connections_refused_total", &lim);
+    OSEC_GUARD(make_server(srv, &srv->imap, &lim));
+    OSEC_GUARD(make_server(srv, &srv->imaps, &lim));
     osec_net_block_signals();
     OSEC_GUARD(ms_committer_start(srv, &srv->commit));
     if (second && pthread_create(&th, NULL, second_main, second->net) != 0)
@@ -405,6 +414,7 @@ int main(int argc, char **argv)
     static struct ms_opts o;
     struct osec_config *cfg = NULL;
     struct osec_ratelimit_config rl;
+    unsigned per_source;
     int rc;
 
     if ((rc = parse_args(argc, argv, &srv, &o)) != 0)
@@ -412,6 +422,8 @@ int main(int argc, char **argv)
     if (srv.config_path && osec_config_load(srv.config_path, &cfg) < 0)
         return fail("configuration");
     rc = ms_config_read(&srv, cfg, &o, &rl);
+    if (rc == 0)
+        rc = osec_net_config_per_source(cfg, SEC, &per_source);
     osec_config_free(&cfg);
     if (rc < 0)
         return fail("configuration");
@@ -428,7 +440,7 @@ int main(int argc, char **argv)
         rc = fail("startup");
     else if (start_metrics(&srv) < 0)
         rc = fail("metrics");
-    else if (serve(&srv) < 0)
+    else if (serve(&srv, per_source) < 0)
         rc = fail("server");
     cleanup(&srv);
     (void)pthread_mutex_destroy(&srv.ctx_mu);

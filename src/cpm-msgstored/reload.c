@@ -5,7 +5,7 @@
  * before anything changes: any error, an unreadable certificate included,
  * leaves the running configuration as it was.  Then it publishes the TLS
  * context, TLS policy, rate limits, literal and line limits, the IDLE poll
- * interval, psk_preauth and the log level.  Established sessions keep
+ * interval, psk_preauth, max_conns_per_source and the log level.  Established sessions keep
  * their TLS session and login; new connections and new commands see the
  * new values.  What only a restart changes (listeners, store, workers,
  * connection timeouts, S/MIME signer, layout, credential cache, metrics,
@@ -26,6 +26,7 @@
 struct reload {
     struct ms *n; /* the new configuration */
     struct osec_ratelimit_config rl;
+    unsigned per_source; /* max_conns_per_source */
     SSL_CTX *ctx;
     char restart[200];
 };
@@ -77,6 +78,8 @@ static int prepare(struct ms *srv, struct reload *r)
     if (srv->config_path)
         OSEC_GUARD(osec_config_load(srv->config_path, &cfg));
     rc = ms_config_read(r->n, cfg, srv->opts, &r->rl);
+    if (rc == 0)
+        rc = osec_net_config_per_source(cfg, SEC, &r->per_source);
     osec_config_free(&cfg);
     OSEC_GUARD(rc);
     r->ctx = ms_tls_ctx(srv, r->n);
@@ -115,6 +118,10 @@ static void commit(struct ms *srv, struct reload *r)
     const struct ms *n = r->n;
 
     osec_ratelimit_set_config(srv->rl, &r->rl);
+    if (srv->imap.net)
+        osec_net_server_set_max_conns_per_source(srv->imap.net, r->per_source);
+    if (srv->imaps.net)
+        osec_net_server_set_max_conns_per_source(srv->imaps.net, r->per_source);
     swap_ctx(srv, r);
     srv->tls_policy = n->tls_policy;
     srv->psk_preauth = n->psk_preauth;
@@ -158,10 +165,10 @@ void ms_reload(void *arg)
             osec_log_set_level((enum osec_log_level)l);
         osec_info("config.reload",
                   "result=ok file=\"%s\" certificate=\"%s\" tls_policy=%s max_message=%llu "
-                  "log_level=%s",
+                  "max_conns_per_source=%u log_level=%s",
                   srv->config_path ? srv->config_path : "-", srv->cert,
                   osec_msgpolicy_tls_name(srv->tls_policy),
-                  (unsigned long long)atomic_load(&srv->max_literal),
+                  (unsigned long long)atomic_load(&srv->max_literal), r.per_source,
                   lv[l >= 0 && l <= 4 ? l : (int)osec_log_get_level()]);
         if (l >= 0)
             osec_log_set_level((enum osec_log_level)l);

@@ -38,6 +38,8 @@ static const char usage[] =
     "                            for PNEs without a route (TLS stays end to end)\n"
     "      --cert F --key F      GW certificate: enables the TLS + Digest mode\n"
     "      --max-sessions N      TLS sessions held at once (default 4096)\n"
+    "      --max-conns-per-source N  connections held at once from one IPv4 address\n"
+    "                            or IPv6 /64 (default 256; 0: no limit)\n"
     "      --workers N           TLS listener threads (default 1)\n"
     "      --log-level L         debug, info, warn, error\n"
     "      --metrics HOST:PORT   Prometheus metrics at http://HOST:PORT/metrics\n"
@@ -58,12 +60,14 @@ struct opts {
     const char *server, *entity, *user, *password_file, *cafile, *listen, *listen_udp;
     const char *cert, *key, *log_level, *listen_tunnel, *metrics, *config;
     int64_t max_sessions, workers;
+    int64_t per_source; /* max_conns_per_source; -1: not given */
     bool check;
 };
 
 static const char *const config_keys[] = {
     "server", "entity", "user", "password_file", "cafile", "listen", "listen_udp",
-    "listen_tunnel", "cert", "key", "log_level", "max_sessions", "workers", "metrics", NULL,
+    "listen_tunnel", "cert", "key", "log_level", "max_sessions", "workers", "metrics",
+    "max_conns_per_source", NULL,
 };
 
 static int fail(const char *what)
@@ -208,8 +212,9 @@ static void reload(void *arg)
     if (!(ctx = tls_ctx(r->gw, o.cert, o.key)) ||
         osec_net_server_set_ssl_ctx(r->gw->net, ctx) < 0)
         goto fail;
-    osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\"",
-              o.config ? o.config : "-", o.cert ? o.cert : "-");
+    osec_net_server_set_max_conns_per_source(r->gw->net, (unsigned)o.per_source);
+    osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\" max_conns_per_source=%u",
+              o.config ? o.config : "-", o.cert ? o.cert : "-", (unsigned)o.per_source);
     osec_config_free(&cfg);
     return;
 fail:
@@ -235,23 +240,27 @@ static int run(struct gw *gw, const struct opts *o)
     nc.port = gw->listen_port;
     nc.workers = o->workers ? (int)o->workers : 1;
     nc.max_conns = o->max_sessions ? (unsigned)((o->max_sessions + nc.workers - 1) / nc.workers) : 0;
+    nc.max_conns_per_source = (unsigned)o->per_source;
     nc.ssl_ctx = gw->tls;
     nc.h = &gw_tls_handlers;
     nc.arg = gw;
-    OSEC_GUARD(osec_net_server_new(&nc, &gw->net));
-    if (o->metrics) {
+    if (o->metrics) { /* first: the listener counts its refusals in them */
         OSEC_GUARD(osec_metrics_new(&gw->metrics));
         OSEC_GUARD(gw_metrics_init(gw->metrics));
+        osec_net_refusal_metrics(gw->metrics, "cpnsgw_connections_refused_total", &nc);
         OSEC_GUARD(osec_metrics_serve(gw->metrics, o->metrics));
     }
+    OSEC_GUARD(osec_net_server_new(&nc, &gw->net));
     check_upstream(gw);
     if (gw->dtls)
         OSEC_GUARD(gw_dtls_start(gw));
     if (o->listen_tunnel)
         OSEC_GUARD(gw_tunnel_start(gw, o->listen_tunnel));
-    osec_info("gw.listening", "entity=%s addr=%s:%u udp=%s:%u digest_mode=%s", gw->id.entity_id,
-              gw->listen_host, (unsigned)osec_net_server_port(gw->net),
-              gw->dtls ? gw->udp_host : "-", (unsigned)gw->udp_port, o->cert ? "yes" : "no");
+    osec_info("gw.listening",
+              "entity=%s addr=%s:%u udp=%s:%u digest_mode=%s max_conns_per_source=%u",
+              gw->id.entity_id, gw->listen_host, (unsigned)osec_net_server_port(gw->net),
+              gw->dtls ? gw->udp_host : "-", (unsigned)gw->udp_port, o->cert ? "yes" : "no",
+              (unsigned)o->per_source);
     reload_ctx.gw = gw;
     rc = osec_net_server_run_signals(gw->net, reload, &reload_ctx);
     gw_tunnel_stop(gw);
@@ -336,7 +345,8 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         { "listen-tunnel", required_argument, NULL, 'T' },
         { "max-sessions", required_argument, NULL, 'M' }, { "workers", required_argument, NULL, 'W' },
         { "metrics", required_argument, NULL, 'P' }, { "config", required_argument, NULL, 'f' },
-        { "check-config", no_argument, NULL, 'n' }, { NULL, 0, NULL, 0 },
+        { "check-config", no_argument, NULL, 'n' },
+        { "max-conns-per-source", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
     };
     int ch;
 
@@ -360,6 +370,13 @@ static int parse(int argc, char **argv, struct opts *o, const char **data)
         case 'M':
             if (osec_parse_i64(optarg, 1, 1000000, &o->max_sessions) < 0) {
                 fputs("cpns-gw: --max-sessions must be 1..1000000\n", stderr);
+                return 2;
+            }
+            break;
+        case 'S':
+            if (osec_parse_i64(optarg, 0, OSEC_NET_PER_SOURCE_MAX, &o->per_source) < 0) {
+                fprintf(stderr, "cpns-gw: --max-conns-per-source must be 0..%u\n",
+                        OSEC_NET_PER_SOURCE_MAX);
                 return 2;
             }
             break;
@@ -413,6 +430,12 @@ static int settle(struct opts *o, const struct osec_config *cfg)
     fill(&o->metrics, cfg, "metrics");
     OSEC_GUARD(fill_num(&o->max_sessions, cfg, "max_sessions", 1000000));
     OSEC_GUARD(fill_num(&o->workers, cfg, "workers", 64));
+    if (o->per_source < 0) { /* 0 is a value here (no limit), so -1 marks "not given" */
+        unsigned v;
+
+        OSEC_GUARD(osec_net_config_per_source(cfg, "cpns-gw", &v));
+        o->per_source = v;
+    }
     OSEC_ENSURE(!o->cert == !o->key, OSEC_ECONFIG, "cert and key go together");
     OSEC_ENSURE(!o->server || osec_cpns_parse_url(o->server, h, sizeof(h), &p) == 0,
                 OSEC_ECONFIG, "bad server URL '%s'", o->server);
@@ -442,6 +465,7 @@ int main(int argc, char **argv)
     int rc;
 
     memset(&o, 0, sizeof(o));
+    o.per_source = -1;
     if ((rc = parse(argc, argv, &o, &data)) != 0)
         return rc;
     reload_ctx.cli = o;

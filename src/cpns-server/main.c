@@ -40,12 +40,13 @@ static const char *const config_keys[] = {
     "listen", "store", "workers", "log_level", "cert", "key", "psk", "eukey_ttl",
     "digest_algorithms", "allow_md5", "allow_basic", "nonce_lifetime", "max_body",
     "handshake_timeout", "request_timeout", "idle_timeout", "auth_max_failures",
-    "auth_window", "auth_block", "metrics", NULL,
+    "auth_window", "auth_block", "metrics", "max_conns_per_source", NULL,
 };
 
 struct opts {
     const char *listen, *store, *log_level;
     int workers;
+    unsigned per_source; /* max_conns_per_source */
     bool check;
 };
 
@@ -207,8 +208,12 @@ static int apply_config(struct cpns *srv, const struct osec_config *cfg, const s
     OSEC_GUARD(get_ms(cfg, "handshake_timeout", 10, &srv->handshake_ms));
     OSEC_GUARD(get_ms(cfg, "request_timeout", 30, &srv->request_ms));
     OSEC_GUARD(get_ms(cfg, "idle_timeout", 120, &srv->idle_ms));
-    if (!srv->metrics_addr)
-        srv->metrics_addr = osec_config_get(cfg, "cpns-server", "metrics");
+    if (!srv->metrics_addr && (s = osec_config_get(cfg, "cpns-server", "metrics"))) {
+        static char addr[128]; /* the configuration is freed before the listener starts */
+
+        OSEC_GUARD(osec_strlcpy(addr, s, sizeof(addr)));
+        srv->metrics_addr = addr;
+    }
     if (srv->metrics_addr) {
         char h[64];
         uint16_t p;
@@ -335,12 +340,14 @@ static void reload(void *arg)
     struct osec_config *cfg = NULL;
     struct osec_ratelimit_config rl;
     SSL_CTX *ctx = NULL;
+    unsigned per_source;
 
     memset(&dc, 0, sizeof(dc));
     if (srv->config_path && (osec_config_load(srv->config_path, &cfg) < 0 ||
                              osec_config_check_keys(cfg, "cpns-server", config_keys) < 0))
         goto fail;
-    if (read_limits(cfg, &rl) < 0)
+    if (read_limits(cfg, &rl) < 0 ||
+        osec_net_config_per_source(cfg, "cpns-server", &per_source) < 0)
         goto fail;
     if (read_policy(srv, cfg, NULL, &dc, &p) < 0)
         goto fail;
@@ -352,12 +359,14 @@ static void reload(void *arg)
         goto fail;
     /* nothing can fail from here on */
     osec_ratelimit_set_config(srv->rl, &rl);
+    osec_net_server_set_max_conns_per_source(srv->net, per_source);
     (void)osec_net_server_set_ssl_ctx(srv->net, ctx);
     srv->retired[srv->nretired++] = atomic_exchange(&srv->digest, d);
     commit_policy(srv, &p);
     osec_config_free(&cfg);
-    osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\"",
-              srv->config_path ? srv->config_path : "-", srv->cert);
+    osec_info("config.reload",
+              "result=ok file=\"%s\" certificate=\"%s\" max_conns_per_source=%u",
+              srv->config_path ? srv->config_path : "-", srv->cert, per_source);
     return;
 fail:
     osec_error("config.reload_failed", "error=\"%s\" (running configuration kept)",
@@ -367,7 +376,7 @@ fail:
     osec_config_free(&cfg);
 }
 
-static int serve(struct cpns *srv)
+static int serve(struct cpns *srv, unsigned per_source)
 {
     struct osec_net_config nc;
     int rc;
@@ -381,11 +390,14 @@ static int serve(struct cpns *srv)
     nc.request_ms = srv->request_ms;
     nc.idle_ms = srv->idle_ms;
     nc.max_input = srv->lim.max_head + srv->lim.max_body;
+    nc.max_conns_per_source = per_source;
+    osec_net_refusal_metrics(srv->metrics, "cpns_connections_refused_total", &nc);
     nc.h = &cpns_handlers;
     nc.arg = srv;
     OSEC_GUARD(osec_net_server_new(&nc, &srv->net));
-    osec_info("server.listening", "addr=%s:%u tls=yes psk=%s realm=\"%s\"", srv->host,
-              (unsigned)osec_net_server_port(srv->net), srv->psk ? "yes" : "no", srv->realm);
+    osec_info("server.listening", "addr=%s:%u tls=yes psk=%s realm=\"%s\" max_conns_per_source=%u",
+              srv->host, (unsigned)osec_net_server_port(srv->net), srv->psk ? "yes" : "no",
+              srv->realm, per_source);
     rc = osec_net_server_run_signals(srv->net, reload, srv);
     osec_info("server.stopped", NULL);
     return rc;
@@ -408,6 +420,8 @@ int main(int argc, char **argv)
         return fail("configuration");
     rc = apply_config(&srv, cfg, &o, &dc);
     if (rc == 0)
+        rc = osec_net_config_per_source(cfg, "cpns-server", &o.per_source);
+    if (rc == 0)
         rc = rate_limits(&srv, cfg);
     osec_config_free(&cfg);
     if (rc < 0)
@@ -423,7 +437,7 @@ int main(int argc, char **argv)
                                     cpns_metrics_init(srv.metrics) < 0 ||
                                     osec_metrics_serve(srv.metrics, srv.metrics_addr) < 0)) {
         rc = fail("metrics");
-    } else if (serve(&srv) < 0) {
+    } else if (serve(&srv, o.per_source) < 0) {
         rc = fail("server");
     }
     osec_metrics_free(&srv.metrics);
