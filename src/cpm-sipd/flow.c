@@ -65,7 +65,8 @@ static uint64_t mac(const struct sipd *srv, struct osec_slice payload, struct os
 
     memcpy(buf, payload.ptr, n);
     buf[n++] = '|';
-    memcpy(buf + n, salt.ptr, s);
+    if (s) /* Record-Route tokens have no salt (and memcpy no NULL source) */
+        memcpy(buf + n, salt.ptr, s);
     return sipd_hash(srv->flow_key, buf, n + s);
 }
 

@@ -36,6 +36,9 @@ static const char usage[] =
     "                                 domains it may speak for (default: NAME); repeat\n"
     "  -s, --store URL                store (default sqlite:DIR/omasec.db)\n"
     "  -w, --workers N                worker threads (default 1)\n"
+    "  -I, --instance HOST:PORT       this instance's UDP address, naming it to the other\n"
+    "                                 instances on a shared (PostgreSQL) store (default:\n"
+    "                                 the UDP listener facing the Conversation Server)\n"
     "      --metrics HOST:PORT        serve Prometheus metrics at http://HOST:PORT/metrics\n"
     "      --log-level L              debug, info, warn, error (default info)\n"
     "  -n, --check-config             validate the configuration and exit\n"
@@ -49,7 +52,8 @@ static const char *const config_keys[] = {
     "log_level", "cert", "key", "peer_ca", "digest_algorithms", "allow_md5", "nonce_lifetime",
     "min_expires", "max_expires", "default_expires", "max_contacts", "max_bindings",
     "max_message", "transaction_cache", "handshake_timeout", "message_timeout", "idle_timeout",
-    "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics", NULL,
+    "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics", "instance",
+    NULL,
 };
 
 struct sipd_opts {
@@ -57,7 +61,7 @@ struct sipd_opts {
     size_t n_listen;
     const char *peer[OSEC_SIP_PEERS_MAX];
     size_t n_peer;
-    const char *cs, *store, *log_level, *metrics;
+    const char *cs, *store, *log_level, *metrics, *instance;
     int workers;
     bool check;
 };
@@ -85,13 +89,14 @@ static int parse_args(int argc, char **argv, struct sipd *srv, struct sipd_opts 
         { "peer", required_argument, NULL, 'p' }, { "store", required_argument, NULL, 's' },
         { "workers", required_argument, NULL, 'w' }, { "log-level", required_argument, NULL, 'L' },
         { "metrics", required_argument, NULL, 'M' },
+        { "instance", required_argument, NULL, 'I' },
         { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int64_t v;
     int ch, rc = 0;
 
-    while (rc == 0 && (ch = getopt_long(argc, argv, "d:c:l:C:p:s:w:nh", lo, NULL)) != -1) {
+    while (rc == 0 && (ch = getopt_long(argc, argv, "d:c:l:C:p:s:w:I:nh", lo, NULL)) != -1) {
         switch (ch) {
         case 'd': srv->data = optarg; break;
         case 'c': srv->config_path = optarg; break;
@@ -99,6 +104,7 @@ static int parse_args(int argc, char **argv, struct sipd *srv, struct sipd_opts 
         case 's': o->store = optarg; break;
         case 'L': o->log_level = optarg; break;
         case 'M': o->metrics = optarg; break;
+        case 'I': o->instance = optarg; break;
         case 'n': o->check = true; break;
         case 'l': rc = add_opt(o->listen, &o->n_listen, SIPD_LISTEN_MAX, optarg,
                                "too many --listen"); break;
@@ -288,6 +294,41 @@ static int listeners(struct sipd *srv, const struct osec_config *cfg, bool cs_ok
     return 0;
 }
 
+static int default_instance(struct sipd *srv)
+{
+    const struct sipd_listen *l = &srv->listen[srv->cs_listen];
+    bool v6 = strchr(l->host, ':') != NULL;
+
+    srv->inst_port = l->port;
+    OSEC_GUARD(osec_strlcpy(srv->inst_host, l->host, sizeof(srv->inst_host)));
+    return osec_snprintf(srv->instance, sizeof(srv->instance), "%s%s%s:%u", v6 ? "[" : "",
+                         l->host, v6 ? "]" : "", (unsigned)l->port);
+}
+
+/* The instance name: HOST:PORT of one of our UDP listeners (or, behind a
+ * wildcard listener, an address of ours on its port), where the other
+ * instances on a shared store send requests for our connections. */
+static int set_instance(struct sipd *srv, const char *s)
+{
+    struct osec_udp_addr a;
+
+    if (!s)
+        return default_instance(srv);
+    OSEC_ENSURE(osec_net_parse_hostport(s, srv->inst_host, sizeof(srv->inst_host),
+                                        &srv->inst_port) == 0 &&
+                    srv->inst_port != 0 &&
+                    osec_udp_addr_make(srv->inst_host, srv->inst_port, &a) == 0,
+                OSEC_ECONFIG, "bad instance '%s' (expected HOST:PORT, numeric host)", s);
+    for (size_t i = 0; i < srv->n_listen; i++) {
+        const struct sipd_listen *l = &srv->listen[i];
+
+        if (l->tp == TP_UDP && l->port == srv->inst_port &&
+            (strcmp(l->host, srv->inst_host) == 0 || sipd_host_unspecified(l->host)))
+            return osec_strlcpy(srv->instance, s, sizeof(srv->instance));
+    }
+    OSEC_BAIL(OSEC_ECONFIG, "instance '%s' is not the address of a udp listener", s);
+}
+
 /* Identities: the Conversation Server, the peers and which of them are
  * trusted, then the listeners (which depend on both). */
 static void identities(struct sipd *srv, const struct osec_config *cfg, struct sipd_cfgerrs *e)
@@ -304,7 +345,11 @@ static void identities(struct sipd *srv, const struct osec_config *cfg, struct s
         peers_ok = note(e, cfg, "peers", each_word(s, false, add_peer, srv)) == 0;
     if (peers_ok && (s = osec_config_get(cfg, SEC, "trusted_peers")) != NULL)
         peers_ok = note(e, cfg, "trusted_peers", each_word(s, true, trust_peer, srv)) == 0;
-    (void)note(e, cfg, o->n_listen ? NULL : "listen", listeners(srv, cfg, cs_ok, peers_ok));
+    if (note(e, cfg, o->n_listen ? NULL : "listen", listeners(srv, cfg, cs_ok, peers_ok)) == 0 &&
+        srv->cs_listen >= 0) {
+        s = o->instance ? o->instance : osec_config_get(cfg, SEC, "instance");
+        (void)note(e, cfg, o->instance ? NULL : "instance", set_instance(srv, s));
+    }
 }
 
 static int get_u32(const struct osec_config *cfg, const char *key, int64_t min, int64_t max,

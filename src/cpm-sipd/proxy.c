@@ -8,7 +8,11 @@
  *   from a peer  (IWF, mutual TLS) the same identity checks, identity from
  *                the certificate; its P-Asserted-Identity only if trusted
  *   from the CS  (trust domain) routed to a registered user's binding, to a
- *                flow named in our Record-Route, or to a connected peer
+ *                flow named in our Record-Route, or to a connected peer; on a
+ *                shared store a binding whose connection another instance
+ *                holds is reached through that instance (cluster.c)
+ *   from another instance  (shared store, Route MAC'd under the cluster
+ *                key) delivered over our connection it names, as the CS's
  *   responses    back along the flow named in our Via branch (MAC'd)
  */
 #include <string.h>
@@ -28,6 +32,8 @@ struct fwd {
     const char *remove[6];
     size_t n_remove;
     char via[SIPD_HOST_MAX + SIPD_TOKEN_MAX + 64];
+    char branch[SIPD_TOKEN_MAX + 8];  /* our Via's branch */
+    char croute[SIPD_CLUSTER_TOKEN_MAX + OSEC_STORE_NAME_MAX + 16]; /* to another instance */
     char rr[2][SIPD_HOST_MAX + SIPD_TOKEN_MAX + 64];
     char pai[SIPD_AOR_MAX + 2];
     size_t pop;                 /* our Route values on top */
@@ -99,22 +105,25 @@ static void classify(const struct sipd *srv, const struct sipd_src *src,
 /* Is this URI one of our listeners (host and port, default port by transport)? */
 static bool names_us(const struct sipd *srv, const struct osec_sip_uri *u)
 {
+    struct osec_slice host = u->host;
+
+    if (host.len > 2 && host.ptr[0] == '[')
+        host = osec_slice_sub(host, 1, host.len - 2);
     for (size_t i = 0; i < srv->n_listen; i++) {
         const struct sipd_listen *l = &srv->listen[i];
         uint16_t port = u->port ? u->port
                       : (u->scheme == OSEC_SIP_SCHEME_SIPS || l->tp >= TP_TLS) ? 5061 : 5060;
-        struct osec_slice host = u->host;
 
-        if (host.len > 2 && host.ptr[0] == '[')
-            host = osec_slice_sub(host, 1, host.len - 2);
         if (port == l->port && osec_slice_eq_ci(host, l->host))
             return true;
     }
-    return false;
+    /* the instance name, when a wildcard listener stands for it */
+    return u->port == srv->inst_port && osec_slice_eq_ci(host, srv->inst_host);
 }
 
 /* Our Route values on top (a request record-routed through two of our
- * listeners carries two), and the flow token of the first that has one. */
+ * listeners carries two), and the token of the first that has one: a flow
+ * token ("o", ours) or a cluster route ("c", from another instance). */
 static void our_routes(const struct sipd *srv, const struct osec_sip_msg *m, struct fwd *f)
 {
     struct osec_sip_uri u;
@@ -123,7 +132,7 @@ static void our_routes(const struct sipd *srv, const struct osec_sip_msg *m, str
     f->token = osec_slice_make(NULL, 0);
     while (f->pop < m->n_route && f->pop < 2 &&
            osec_sip_uri_parse(m->route[f->pop].uri, &u) == 0 && names_us(srv, &u)) {
-        if (!f->token.len && u.user.len && u.user.ptr[0] == 'o')
+        if (!f->token.len && u.user.len && (u.user.ptr[0] == 'o' || u.user.ptr[0] == 'c'))
             f->token = u.user;
         f->pop++;
     }
@@ -147,9 +156,10 @@ static int make_via(struct sipd_worker *w, const struct sipd_flow *out, const st
     char tok[SIPD_TOKEN_MAX];
 
     OSEC_GUARD(sipd_flow_token(w->srv, back, salt, tok, sizeof(tok)));
-    return osec_snprintf(f->via, sizeof(f->via), "SIP/2.0/%s %s%s%s:%u;branch=" BRANCH_COOKIE "%s",
+    OSEC_GUARD(osec_snprintf(f->branch, sizeof(f->branch), BRANCH_COOKIE "%s", tok));
+    return osec_snprintf(f->via, sizeof(f->via), "SIP/2.0/%s %s%s%s:%u;branch=%s",
                          sipd_tp_name(l->tp), strchr(l->host, ':') ? "[" : "", l->host,
-                         strchr(l->host, ':') ? "]" : "", (unsigned)l->port, tok);
+                         strchr(l->host, ':') ? "]" : "", (unsigned)l->port, f->branch);
 }
 
 static int make_rr(struct sipd_worker *w, int listen, const struct sipd_flow *flow, char *out,
@@ -442,24 +452,54 @@ static int peer_flow(struct sipd_worker *w, const char *aor, struct sipd_flow *d
     return 0;
 }
 
+/* A binding we found but cannot reach, or a store that did not answer. */
+static unsigned unreachable(const char *aor, int rc)
+{
+    osec_warn(rc == OSEC_EPOLICY ? "sip.binding_unreachable" : "sip.registrar_error",
+              "aor=%s error=\"%s\"", aor, osec_error_msg());
+    return rc == OSEC_EPOLICY ? 480 : 500;
+}
+
 /* Where a request of the CS for aor goes: 0 with dest (and ruri/path for a
- * binding), or the status to answer. */
+ * binding; rem->via when through another instance), or the status to answer. */
 static unsigned locate(struct sipd_worker *w, const char *aor, struct sipd_flow *dest,
-                       struct sipd_binding *b)
+                       struct sipd_binding *b, struct sipd_remote *rem)
 {
     char owner[OSEC_STORE_NAME_MAX + 1];
     int rc;
 
-    if (sipd_reg_get(w->srv->reg, aor, osec_time_now(), b, 1) == 1) {
+    rem->via = false;
+    if (w->srv->shared) {
+        /* the store, not memory: another instance may have changed the AOR */
+        rc = sipd_sreg_route(w, aor, osec_time_now(), b, dest, rem);
+        if (rc < 0)
+            return unreachable(aor, rc);
+        if (rc == 1)
+            return 0;
+    } else if (sipd_reg_get(w->srv->reg, aor, osec_time_now(), b, 1) == 1) {
         *dest = b->flow;
         return 0;
     }
-    b->contact[0] = '\0';
+    b->contact[0] = b->path[0] = '\0';
     if (peer_flow(w, aor, dest) == 0)
         return 0;
     rc = strlen(aor) > OSEC_STORE_URI_MAX ? OSEC_ENOTFOUND
          : osec_sip_db_owner(&w->db, aor, owner, sizeof(owner));
     return rc == 0 ? 480 : rc == OSEC_ENOTFOUND ? 404 : 500;
+}
+
+/* The Route that takes a request to the instance holding the connection,
+ * naming the connection there (cluster.c). */
+static int cluster_route(struct sipd_worker *w, const struct osec_sip_msg *m,
+                         const struct sipd_remote *rem, struct fwd *f)
+{
+    char tok[SIPD_CLUSTER_TOKEN_MAX];
+
+    OSEC_GUARD(sipd_cluster_token(w->srv, rem->instance, &rem->flow, osec_slice_cstr(f->branch),
+                                  m, osec_time_now(), tok, sizeof(tok)));
+    OSEC_GUARD(osec_snprintf(f->croute, sizeof(f->croute), "<sip:%s@%s;lr>", tok,
+                             rem->instance));
+    return add_field(f, "Route", f->croute);
 }
 
 static void from_core(struct sipd_worker *w, const struct sipd_src *src,
@@ -468,12 +508,14 @@ static void from_core(struct sipd_worker *w, const struct sipd_src *src,
     struct sipd *srv = w->srv;
     struct sipd_binding *b = &w->binding;
     char aor[SIPD_AOR_MAX];
+    struct sipd_remote rem;
     struct sipd_flow dest;
     unsigned status = 0;
     struct fwd f;
 
     memset(&f, 0, sizeof(f));
     our_routes(srv, m, &f);
+    rem.via = false;
     b->contact[0] = b->path[0] = '\0';
     if (f.token.len) {
         if (sipd_flow_parse(srv, f.token, osec_slice_make(NULL, 0), &dest) < 0)
@@ -483,20 +525,57 @@ static void from_core(struct sipd_worker *w, const struct sipd_src *src,
     } else if (osec_sip_policy_aor(m->ruri_raw, aor, sizeof(aor)) < 0) {
         status = 404;
     } else {
-        status = locate(w, aor, &dest, b);
+        status = locate(w, aor, &dest, b, &rem);
     }
     if (status) {
         reply(w, src, m, status, NULL);
         return;
     }
+    /* through another instance: it record-routes, being the one the UA's
+     * connection reaches */
     if (make_via(w, &dest, &src->flow, m->via[0].branch, &f) < 0 ||
+        (rem.via && cluster_route(w, m, &rem, &f) < 0) ||
         (b->path[0] && add_field(&f, "Route", b->path) < 0) ||
-        record_route(w, m, src->flow.listen, dest.listen, &dest, &f) < 0 ||
+        (!rem.via && record_route(w, m, src->flow.listen, dest.listen, &dest, &f) < 0) ||
         keep_other_routes(w, m, &f) < 0 ||
         forward(w, src, m, &f, b->contact[0] ? b->contact : NULL, &dest) < 0) {
         osec_warn("sip.forward_error", "error=\"%s\"", osec_error_msg());
         reply(w, src, m, 500, NULL);
     }
+}
+
+/* A request another instance sent on for one of our connections: the CS's
+ * request, if the cluster route verifies (cluster.c). */
+static void from_cluster(struct sipd_worker *w, const struct sipd_src *src,
+                         const struct osec_sip_msg *m, struct fwd *f)
+{
+    struct sipd_flow dest;
+
+    if (sipd_cluster_verify(w->srv, f->token, m, osec_time_now(), &dest) < 0) {
+        osec_warn("cluster.route_refused", "peer=%s:%u error=\"%s\"", src->ip,
+                  (unsigned)src->port, osec_error_msg());
+        sipd_audit(w->srv, "sip.reject", "", src->ip, "method=%.*s status=403 reason=%s",
+                   (int)m->method.len, (const char *)m->method.ptr, "bad cluster route");
+        reply(w, src, m, 403, "Bad Cluster Route");
+        return;
+    }
+    if (make_via(w, &dest, &src->flow, m->via[0].branch, f) < 0 ||
+        record_route(w, m, src->flow.listen, dest.listen, &dest, f) < 0 ||
+        keep_other_routes(w, m, f) < 0 || forward(w, src, m, f, NULL, &dest) < 0) {
+        osec_warn("sip.forward_error", "error=\"%s\"", osec_error_msg());
+        reply(w, src, m, 500, NULL);
+    }
+}
+
+/* Does the request carry a cluster route to us (UDP, shared store only)? */
+static bool cluster_routed(const struct sipd *srv, const struct sipd_src *src,
+                           const struct osec_sip_msg *m, struct fwd *f)
+{
+    if (!srv->shared || src->flow.tp != TP_UDP)
+        return false;
+    memset(f, 0, sizeof(*f));
+    our_routes(srv, m, f);
+    return f->token.len > 0 && f->token.ptr[0] == 'c';
 }
 
 /* ---- entry points ----------------------------------------------------------- */
@@ -533,6 +612,7 @@ static void on_request(struct sipd_worker *w, const struct sipd_src *src,
                        const struct osec_sip_msg *m)
 {
     struct osec_sip_principal who;
+    struct fwd f;
 
     if (!osec_slice_starts_ci(m->via[0].branch, BRANCH_COOKIE)) {
         osec_buf_reset(&w->key);
@@ -553,6 +633,8 @@ static void on_request(struct sipd_worker *w, const struct sipd_src *src,
     }
     if (who.kind == OSEC_SIP_PRINCIPAL_CORE)
         from_core(w, src, m);
+    else if (cluster_routed(w->srv, src, m, &f))
+        from_cluster(w, src, m, &f);
     else if (who.kind == OSEC_SIP_PRINCIPAL_PEER)
         from_peer(w, src, m, &who);
     else

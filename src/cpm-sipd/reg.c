@@ -1,5 +1,6 @@
 /* Registrar bindings, in memory (docs/cpm-sip.md explains why not in the
- * store): AOR -> bindings, in shards each under its own mutex so workers
+ * store on one instance; on a shared store shared.c is used instead):
+ * AOR -> bindings, in shards each under its own mutex so workers
  * registering different users do not contend. */
 #include <pthread.h>
 #include <stdatomic.h>

@@ -107,19 +107,17 @@ static int proto_binding(struct sipd_worker *w, const struct sipd_src *src,
     return 0;
 }
 
-/* 200 OK listing every current binding with its remaining time. */
+/* 200 OK listing every current binding (list, n) with its remaining time. */
 static void ok(struct sipd_worker *w, const struct sipd_src *src, const struct osec_sip_msg *m,
-               const char *aor, const char *path)
+               const struct sipd_binding *list, size_t n, const char *path)
 {
-    struct sipd_binding *list = w->reg_list;
     struct osec_sip_field f[OSEC_SIP_CONTACT_MAX + 1];
-    size_t off[OSEC_SIP_CONTACT_MAX + 1], n, k = 0;
+    size_t off[OSEC_SIP_CONTACT_MAX + 1], k = 0;
     int64_t now = osec_time_now();
     int rc = 0;
 
-    n = sipd_reg_get(w->srv->reg, aor, now, list, OSEC_SIP_CONTACT_MAX);
     osec_buf_reset(&w->tmp);
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n && i < OSEC_SIP_CONTACT_MAX && rc == 0; i++) {
         off[k] = w->tmp.len;
         f[k++].name = "Contact";
         rc = osec_buf_appendf(&w->tmp, "<%s>;expires=%lld%c", list[i].contact,
@@ -167,40 +165,100 @@ static void audit_change(struct sipd_worker *w, const struct sipd_src *src, cons
                   added, removed, src->ip, (unsigned)src->port);
 }
 
-static void apply(struct sipd_worker *w, const struct sipd_src *src, const struct osec_sip_msg *m,
-                  const struct osec_sip_principal *who, const char *aor, struct sipd_contacts *c)
+/* Why a change of the bindings failed, answered. */
+static void apply_failed(struct sipd_worker *w, const struct sipd_src *src,
+                         const struct osec_sip_msg *m, const char *user, const char *aor, int rc)
 {
-    struct sipd_binding *proto = &w->binding;
-    unsigned added = 0, removed = 0;
-    int rc;
+    static const struct osec_sip_field retry = { "Retry-After", "5" };
 
-    if (proto_binding(w, src, m, who->name, proto) < 0) {
-        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_BAD_REQUEST]);
-        simple(w, src, m, 400, "Bad Call-ID Or Path");
-        return;
-    }
-    rc = sipd_reg_apply(w->srv->reg, aor, proto, c->u, c->n, c->star, osec_time_now(), &added,
-                        &removed);
     if (rc == OSEC_EREPLAY) {
         osec_metric_inc(sipd_m.reg_refused[SIPD_REG_OUT_OF_ORDER]);
         simple(w, src, m, 500, "Out Of Order CSeq");
         return;
     }
+    osec_metric_inc(sipd_m.reg_refused[rc == OSEC_EBOUNDS ? SIPD_REG_TOO_MANY_CONTACTS
+                                                          : SIPD_REG_ERROR]);
+    osec_warn("sip.register_failed", "user=%s aor=%s error=\"%s\"", user, aor, osec_error_msg());
+    if (rc == OSEC_EBOUNDS)
+        simple(w, src, m, 403, "Too Many Contacts");
+    else if (rc == OSEC_ENOTFOUND && w->srv->shared)
+        simple(w, src, m, 403, "Unknown User"); /* deleted since authenticated */
+    else if (!w->srv->shared)
+        simple(w, src, m, 500, NULL);
+    else if (sipd_reply(w, src, m, 503, "Registrar Store Unavailable", &retry, 1) < 0)
+        osec_debug("sip.reply_failed", "status=503 error=\"%s\"", osec_error_msg());
+}
+
+/* The contacts into the registrar: memory, or the shared store (whose
+ * writes are done before the 200, and leave memory untouched). */
+static int change(struct sipd_worker *w, const char *aor, const struct sipd_contacts *c,
+                  unsigned *added, unsigned *removed, size_t *n_list)
+{
+    int64_t now = osec_time_now();
+    int rc;
+
+    if (w->srv->shared)
+        return sipd_sreg_apply(w, aor, &w->binding, c->u, c->n, c->star, now, added, removed,
+                               n_list);
+    rc = sipd_reg_apply(w->srv->reg, aor, &w->binding, c->u, c->n, c->star, now, added,
+                        removed);
+    if (rc == 0)
+        *n_list = sipd_reg_get(w->srv->reg, aor, now, w->reg_list, OSEC_SIP_CONTACT_MAX);
+    return rc;
+}
+
+static bool binds(const struct sipd_contacts *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->u[i].expires > 0)
+            return true;
+    return false;
+}
+
+static void apply(struct sipd_worker *w, const struct sipd_src *src, const struct osec_sip_msg *m,
+                  const struct osec_sip_principal *who, const char *aor, struct sipd_contacts *c)
+{
+    unsigned added = 0, removed = 0;
+    size_t n_list = 0;
+    int rc;
+
+    if (proto_binding(w, src, m, who->name, &w->binding) < 0) {
+        osec_metric_inc(sipd_m.reg_refused[SIPD_REG_BAD_REQUEST]);
+        simple(w, src, m, 400, "Bad Call-ID Or Path");
+        return;
+    }
+    rc = change(w, aor, c, &added, &removed, &n_list);
     if (rc < 0) {
-        osec_metric_inc(sipd_m.reg_refused[rc == OSEC_EBOUNDS ? SIPD_REG_TOO_MANY_CONTACTS
-                                                              : SIPD_REG_ERROR]);
-        osec_warn("sip.register_failed", "user=%s aor=%s error=\"%s\"", who->name, aor,
-                  osec_error_msg());
-        simple(w, src, m, rc == OSEC_EBOUNDS ? 403 : 500,
-               rc == OSEC_EBOUNDS ? "Too Many Contacts" : NULL);
+        apply_failed(w, src, m, who->name, aor, rc);
         return;
     }
     osec_metric_inc(sipd_m.reg_accepted);
-    osec_metric_add(sipd_m.bindings, (int64_t)added - (int64_t)removed);
-    if (added && src->flow.tp != TP_UDP)
+    if (!w->srv->shared)
+        osec_metric_add(sipd_m.bindings, (int64_t)added - (int64_t)removed);
+    /* a refresh over a new connection moves the binding onto it too */
+    if (src->flow.tp != TP_UDP && binds(c))
         sipd_conn_mark_registered(w, src->flow.conn);
     audit_change(w, src, who->name, aor, c, added, removed);
-    ok(w, src, m, aor, proto->path);
+    ok(w, src, m, w->reg_list, n_list, w->binding.path);
+}
+
+/* A query: the current bindings. */
+static void query(struct sipd_worker *w, const struct sipd_src *src, const struct osec_sip_msg *m,
+                  const char *aor)
+{
+    int64_t now = osec_time_now();
+    int n;
+
+    if (w->srv->shared)
+        n = sipd_sreg_get(w, aor, now, w->reg_list, OSEC_SIP_CONTACT_MAX);
+    else
+        n = (int)sipd_reg_get(w->srv->reg, aor, now, w->reg_list, OSEC_SIP_CONTACT_MAX);
+    if (n < 0) {
+        apply_failed(w, src, m, "-", aor, n);
+        return;
+    }
+    osec_metric_inc(sipd_m.reg_accepted);
+    ok(w, src, m, w->reg_list, (size_t)n, "");
 }
 
 static void registrar(struct sipd_worker *w, const struct sipd_src *src,
@@ -228,9 +286,8 @@ static void registrar(struct sipd_worker *w, const struct sipd_src *src,
         simple(w, src, m, 500, NULL);
         return;
     }
-    if (m->n_contact == 0) { /* a query */
-        osec_metric_inc(sipd_m.reg_accepted);
-        ok(w, src, m, aor, "");
+    if (m->n_contact == 0) {
+        query(w, src, m, aor);
         return;
     }
     if ((st = parse_contacts(w->srv, m, c)) != 0) {

@@ -27,14 +27,17 @@
  * cpm-sipd instances accept each other's nonces; it is not cpns-server's. */
 static int nonce_secret(struct sipd *srv, struct osec_store *st, uint8_t out[32])
 {
-    /* the replay state is in memory: nonces must not outlive the process, or
-     * a REGISTER accepted before a restart could be replayed after it */
-    return osec_lookup_nonce_secret(st, srv->m, "sip.nonce_secret", true, out);
+    /* with the replay state in memory, nonces must not outlive the process,
+     * or a REGISTER accepted before a restart could be replayed after it; in
+     * a shared store it is every instance's, across restarts */
+    return osec_lookup_nonce_secret(st, srv->m, "sip.nonce_secret", srv->shared_replay == NULL,
+                                    out);
 }
 
 /* A Digest server for policy dc, with the nonce secret of the store and the
  * replay cache of every previous one: a nonce-count used before a reload
- * stays used after it. */
+ * stays used after it.  On a shared store the replay state is the store's,
+ * so a nonce-count used on one instance is refused by all of them. */
 static int build_digest(struct sipd *srv, struct osec_digest_server_config *dc,
                         struct osec_digest_server **out)
 {
@@ -44,8 +47,13 @@ static int build_digest(struct sipd *srv, struct osec_digest_server_config *dc,
     OSEC_CHECK(rc, osec_store_open(srv->store_url, &st));
     OSEC_CHECK(rc, nonce_secret(srv, st, dc->secret));
     dc->realm = srv->realm;
-    dc->replay = osec_digest_replay_mem_check;
-    dc->replay_arg = srv->replay;
+    if (srv->shared_replay) {
+        dc->replay = osec_digest_replay_store_check;
+        dc->replay_arg = srv->shared_replay;
+    } else {
+        dc->replay = osec_digest_replay_mem_check;
+        dc->replay_arg = srv->replay;
+    }
     rc = osec_digest_server_new(dc, out);
 out:
     osec_wipe(dc->secret, sizeof(dc->secret));
@@ -122,6 +130,11 @@ int sipd_security_setup(struct sipd *srv, struct osec_digest_server_config *dc)
     OSEC_GUARD(osec_digest_replay_mem_new(0, NULL, NULL, &srv->replay));
     OSEC_CHECK(rc, osec_store_open(srv->store_url, &st));
     OSEC_CHECK(rc, osec_account_realm(st, srv->realm, sizeof(srv->realm)));
+    srv->shared = osec_store_is_shared(st);
+    if (srv->shared) {
+        OSEC_CHECK(rc, osec_digest_replay_store_new(srv->store_url, &srv->shared_replay));
+        OSEC_CHECK(rc, sipd_sreg_start(srv, st));
+    }
     OSEC_CHECK(rc, build_digest(srv, dc, &d));
     atomic_store(&srv->digest, d);
     OSEC_CHECK(rc, osec_rand_bytes(srv->flow_key, sizeof(srv->flow_key)));
@@ -188,12 +201,14 @@ void sipd_security_free(struct sipd *srv)
     free(atomic_exchange(&srv->peerset, NULL));
     osec_digest_server_free(&d);
     osec_digest_replay_mem_free(&srv->replay);
+    osec_digest_replay_store_free(&srv->shared_replay);
     sipd_reg_free(&srv->reg);
     osec_tls_ctx_free(&srv->tls);
     osec_tls_ctx_free(&srv->iwf);
     osec_ratelimit_free(&srv->rl);
     osec_master_free(&srv->m);
     osec_wipe(srv->flow_key, sizeof(srv->flow_key));
+    osec_wipe(srv->cluster_key, sizeof(srv->cluster_key));
 }
 
 /* ---- reload -------------------------------------------------------------------- */
@@ -227,6 +242,7 @@ static void restart_needed(const struct sipd *run, const struct sipd *n, char *o
         { !same_listeners(run, n), "listen" },
         { strcmp(run->cs_text, n->cs_text) != 0, "conversation_server" },
         { strcmp(run->store_url, n->store_url) != 0, "store" },
+        { strcmp(run->instance, n->instance) != 0, "instance" },
         { run->workers != n->workers, "workers" },
         { run->max_msg != n->max_msg, "max_message" },
         { run->txn_cache != n->txn_cache, "transaction_cache" },

@@ -5,7 +5,9 @@
  * transaction cache and scratch buffers; an audit writer; a signal thread
  * (which also runs SIGHUP reloads); the metrics listener (opt-in).
  * Shared, locked state: the registrar (bindings), the Digest server and the
- * rate limiter (both thread-safe).  A stream connection belongs to the
+ * rate limiter (both thread-safe).  On a shared store (PostgreSQL) the
+ * bindings are in the store instead, and instances forward to each other
+ * (shared.c, cluster.c).  A stream connection belongs to the
  * worker that accepted it; other workers hand it bytes through that
  * worker's mailbox.
  *
@@ -117,6 +119,9 @@ struct sipd {
     const char *config_path;
     const struct sipd_opts *opts;
     char metrics[SIPD_HOST_MAX + 8];    /* HOST:PORT of the metrics listener, "" off */
+    char instance[OSEC_STORE_NAME_MAX + 1]; /* HOST:PORT naming us in the shared store */
+    char inst_host[SIPD_HOST_MAX];      /* ... parsed */
+    uint16_t inst_port;
     enum osec_log_level log_level;
     bool has_log_level;
     char store_url[SIPD_PATH_MAX];
@@ -141,6 +146,9 @@ struct sipd {
     struct osec_master *m;
     _Atomic(struct osec_digest_server *) digest;
     struct osec_digest_replay_mem *replay; /* shared by every Digest server made */
+    struct osec_digest_replay_store *shared_replay; /* instead, on a shared store */
+    bool shared;                        /* the store is shared: bindings live there */
+    uint8_t cluster_key[32];            /* MACs routes between instances (shared) */
     struct osec_ratelimit *rl;
     pthread_mutex_t ctx_mu;             /* tls, iwf: swapped on reload */
     SSL_CTX *tls, *iwf;
@@ -201,6 +209,7 @@ struct sipd_worker {
     struct osec_sipauth_result auth_res;
     struct sipd_binding binding;
     struct sipd_binding reg_list[OSEC_SIP_CONTACT_MAX];
+    int64_t next_purge;         /* shared store: when expired rows go next */
     struct sipd_contacts contacts;
     uint8_t *rxbuf;             /* SIPD_RX_BATCH datagram buffers */
     uint8_t *rx[SIPD_RX_BATCH];
@@ -275,6 +284,66 @@ size_t sipd_reg_expire(struct sipd_reg *r, int64_t now);
 /* Remove the bindings that use a closed connection. */
 size_t sipd_reg_flow_gone(struct sipd_reg *r, uint64_t conn);
 size_t sipd_reg_count(struct sipd_reg *r);
+
+/* ---- shared.c: bindings in a shared store (PostgreSQL) ---------------- */
+/* Used instead of reg.c when srv->shared; the store is then the registrar
+ * of every instance (docs/cpm-sip.md, "Bindings").  Each call uses w->st. */
+#define SIPD_FLOW_TEXT_MAX 96
+/* Instance-neutral text of a flow: "udp:L:IP:PORT" ("udp:L:[V6]:PORT"),
+ * "tcp:L:ID" or "tls:L:ID" (L: listener index, ID: connection id, decimal). */
+int sipd_flow_text(const struct sipd_flow *f, char *out, size_t outlen);
+/* The flow of text; OSEC_EPARSE when it is not one.  For UDP, addr is set
+ * and listen is the index written by the instance that holds the flow. */
+int sipd_flow_from_text(const char *text, struct sipd_flow *out);
+/* As sipd_reg_apply, in the store: checked against the bindings every
+ * instance made, then written one by one.  list/n_list: the bindings after
+ * the change (for the 200).  Store errors are returned as they are. */
+int sipd_sreg_apply(struct sipd_worker *w, const char *aor, const struct sipd_binding *proto,
+                    const struct sipd_reg_update *u, size_t n, bool star, int64_t now,
+                    unsigned *added, unsigned *removed, size_t *n_list);
+/* The current bindings of aor into out (newest first); count or < 0. */
+int sipd_sreg_get(struct sipd_worker *w, const char *aor, int64_t now, struct sipd_binding *out,
+                  size_t max);
+/* A binding whose connection another instance holds. */
+struct sipd_remote {
+    bool via;                               /* reach it through that instance */
+    char instance[OSEC_STORE_NAME_MAX + 1]; /* its name (HOST:PORT) */
+    struct sipd_flow flow;                  /* the connection there */
+};
+/* Where a request for aor goes: 1 with b (contact, path) and dest (when
+ * rem->via, the UDP address of the instance holding the connection); 0
+ * when there is no binding; OSEC_EPOLICY for a binding that cannot be
+ * reached from here, other codes for store errors. */
+int sipd_sreg_route(struct sipd_worker *w, const char *aor, int64_t now, struct sipd_binding *b,
+                    struct sipd_flow *dest, struct sipd_remote *rem);
+/* A connection that carried registrations closed: forget them. */
+void sipd_sreg_flow_gone(struct sipd_worker *w, const struct sipd_flow *flow);
+/* The expiry tick: forget expired rows now and then. */
+void sipd_sreg_tick(struct sipd_worker *w, int64_t now);
+/* At start, on a shared store: the instance name, the cluster key, and the
+ * rows of our previous life removed (its connections and listeners are gone). */
+int sipd_sreg_start(struct sipd *srv, struct osec_store *st);
+/* 0.0.0.0 or :: */
+bool sipd_host_unspecified(const char *host);
+/* The UDP listener to send from toward addr (its address family), or -1. */
+int sipd_udp_listener_for(const struct sipd *srv, const struct osec_udp_addr *addr);
+
+/* ---- cluster.c: requests between instances (shared store) -------------- */
+/* A request the CS sent to us for a binding whose connection another
+ * instance holds goes to that instance over UDP with a Route naming the
+ * flow there, MAC'd under the cluster key (shared through the store). */
+#define SIPD_CLUSTER_TOKEN_MAX 80
+/* Token for instance `to` naming its flow `remote`, bound to the request
+ * (our Via branch, Call-ID, CSeq) and valid until now + 32 s. */
+int sipd_cluster_token(const struct sipd *srv, const char *to, const struct sipd_flow *remote,
+                       struct osec_slice branch, const struct osec_sip_msg *m, int64_t now,
+                       char *out, size_t outlen);
+/* OSEC_EAUTH unless token was made for us, for m (top Via branch, Call-ID,
+ * CSeq), and has not expired; else out is the flow it names. */
+int sipd_cluster_verify(const struct sipd *srv, struct osec_slice token,
+                        const struct osec_sip_msg *m, int64_t now, struct sipd_flow *out);
+/* The cluster key, from the sealed secret shared through the store. */
+int sipd_cluster_key(struct sipd *srv, struct osec_store *st);
 
 /* ---- txn.c: per-worker server transaction cache (UDP) ----------------- */
 struct sipd_txns;

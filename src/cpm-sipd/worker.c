@@ -106,7 +106,9 @@ static void conn_free(struct sipd_conn *c)
     osec_metric_add(sipd_m.conns[c->src.flow.tp], -1);
     if (c->src.flow.tp >= TP_TLS && c->phase == PH_HANDSHAKE)
         osec_metric_inc(sipd_m.handshakes[c->src.flow.tp == TP_IWF][SIPD_HS_FAILED]);
-    if (c->registered)
+    if (c->registered && w->srv->shared)
+        sipd_sreg_flow_gone(w, &c->src.flow);
+    else if (c->registered)
         osec_metric_add(sipd_m.bindings, -(int64_t)sipd_reg_flow_gone(w->srv->reg, c->id));
     if (c->principal[0])
         peer_unpublish(c);
@@ -485,6 +487,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     atomic_store(&w->quiet, atomic_load(&w->srv->epoch));
     if (w->index != 0)
         return;
+    if (w->srv->shared) {
+        sipd_sreg_tick(w, osec_time_now());
+        return;
+    }
     n = sipd_reg_expire(w->srv->reg, osec_time_now());
     osec_metric_add(sipd_m.bindings, -(int64_t)n);
     if (n)
