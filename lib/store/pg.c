@@ -8,11 +8,14 @@
  * see docs/store.md.
  */
 #include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "omasec/error.h"
 #include "omasec/log.h"
+#include "omasec/util.h"
 
 #ifdef OSEC_HAVE_LIBPQ
 
@@ -22,6 +25,15 @@
  * like SQLite's busy timeout. */
 #define PG_SESSION_SETUP "SET lock_timeout = '5s'"
 #define PG_CONNECT_TIMEOUT "10"
+/* After a failed reconnect, handles that find their connection lost fail
+ * at once for this long rather than each trying again: a server that is
+ * restarting, or in crash recovery (refusing connections for as long as
+ * that lasts), would otherwise get a connection attempt per request. */
+#define PG_RETRY_US 250000
+
+/* Process-wide: the handles of a process use one database (a second one,
+ * e.g. while copying stores, only delays its own reconnects as much). */
+static _Atomic uint64_t retry_at;
 
 /* ---- parameters --------------------------------------------------------- */
 
@@ -132,10 +144,15 @@ static int session_setup(struct pg *pg)
 
 static int reconnect(struct pg *pg)
 {
+    uint64_t now = osec_time_mono_us();
     char msg[256];
 
+    OSEC_ENSURE(now >= atomic_load(&retry_at), OSEC_ESTORE,
+                "postgresql unreachable: next connection attempt in at most %d ms",
+                PG_RETRY_US / 1000);
     PQreset(pg->c);
     if (PQstatus(pg->c) != CONNECTION_OK) {
+        atomic_store(&retry_at, osec_time_mono_us() + PG_RETRY_US);
         primary_message(pg, NULL, msg, sizeof(msg));
         OSEC_BAIL(OSEC_ESTORE, "cannot reconnect to postgresql: %s", msg);
     }
@@ -147,6 +164,51 @@ static int reconnect(struct pg *pg)
 static bool lost(const struct pg *pg)
 {
     return PQstatus(pg->c) == CONNECTION_BAD;
+}
+
+/* An idle connection has nothing to read unless the server closed it (a
+ * shutdown sends a FATAL message, then EOF; a crash just EOF) or sent a
+ * notice.  Reading that before sending a statement sees a connection that
+ * died while idle as lost while nothing has been sent on it yet: the
+ * reconnect is then unambiguous, whatever the statement. */
+static void probe_idle(struct pg *pg)
+{
+    struct pollfd p = { .fd = PQsocket(pg->c), .events = POLLIN };
+
+    for (int i = 0; i < 8 && !lost(pg); i++) {
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+            return; /* EINTR too: the statement will find out */
+        if (PQconsumeInput(pg->c) == 0)
+            return; /* a read error marks the connection bad */
+    }
+}
+
+/* Statements that may run again when the connection broke while the first
+ * run was in flight (it may have been committed, its reply lost): reads,
+ * and writes whose second run gives the same result.  Not the others: a
+ * second INSERT reports "already exists", a second DELETE "not found" (for
+ * the DELETE ... RETURNING of a onetime key the key itself would be lost),
+ * a nonce use a replay, an audit record is doubled.  A statement added
+ * later is not run twice until it is listed here. */
+static bool replayable(enum pg_id id)
+{
+    switch (id) {
+    case PG_USER_GET: case PG_USER_LIST: case PG_ADDR_OWNER: case PG_ADDR_LIST_USER:
+    case PG_ADDR_LIST_ALL: case PG_ENT_EXISTS: case PG_ENT_GET: case PG_ENT_LIST_USER:
+    case PG_ENT_LIST_ALL: case PG_OTK_GET: case PG_OTK_LIST_FOR: case PG_OTK_EXISTS:
+    case PG_ACL_GET: case PG_ACL_LIST: case PG_POL_GET: case PG_POL_LIST: case PG_META_GET:
+    case PG_AUDIT_LIST: case PG_SIPREG_LIST: case PG_MB_GET: case PG_MB_GET_ID: case PG_MB_LIST:
+    case PG_MB_LIST_SHARED: case PG_MB_COUNT: case PG_MB_COUNT_UNSEEN: case PG_MSG_LIST:
+    case PG_MSG_LIST_BODY: case PG_MSG_EXISTS: case PG_MMETA_GET: case PG_SUB_LIST:
+        return true; /* reads */
+    case PG_USER_SET_PW: case PG_USER_SET_FLAGS: case PG_USER_DEL_ACL: case PG_ENT_PUT:
+    case PG_OTK_DEL_ENTITY: case PG_ACL_SET: case PG_POL_SET: case PG_META_SET:
+    case PG_META_ADD: case PG_SIPREG_PUT: case PG_MMETA_SET: case PG_MMETA_DEL: case PG_SUB_ADD:
+    case PG_SUB_DEL:
+        return true; /* upserts, and writes whose row count is not used */
+    default:
+        return false;
+    }
 }
 
 /* ---- statements ------------------------------------------------------------ */
@@ -243,13 +305,17 @@ int osec_pg_exec(struct pg *pg, enum pg_id id, const struct pg_params *p, const 
     OSEC_ENSURE(!pg->busy[id], OSEC_EBUSY, "store call re-entered from a list callback");
     if (pg->base.depth > 0)
         return exec_in_tx(pg, id, p, what, res);
+    probe_idle(pg);
     if (lost(pg))
         OSEC_GUARD(reconnect(pg));
     rc = exec_once(pg, id, p, what, res);
     /* Not in a transaction: nothing else was lost with the connection, so
-     * reconnect and try once more (the server may have restarted). */
+     * reconnect and try once more (the server may have restarted), unless
+     * running the statement twice could change its outcome. */
     if (rc < 0 && lost(pg)) {
         osec_warn("store.connection_lost", "backend=postgresql error=\"%s\"", osec_error_msg());
+        OSEC_ENSURE(replayable(id), OSEC_ESTORE, "%s: connection to postgresql lost while the "
+                    "statement ran: it may or may not have taken effect", what);
         OSEC_GUARD(reconnect(pg));
         rc = exec_once(pg, id, p, what, res);
     }
@@ -375,6 +441,7 @@ static int begin(struct pg *pg)
 {
     int rc;
 
+    probe_idle(pg);
     if (lost(pg))
         OSEC_GUARD(reconnect(pg));
     pg->tx_lost = false;
@@ -439,8 +506,11 @@ static int pg_check(struct osec_store *st)
 {
     struct pg *pg = pg_of(st);
 
-    if (st->depth == 0 && lost(pg))
-        OSEC_GUARD(reconnect(pg));
+    if (st->depth == 0) {
+        probe_idle(pg);
+        if (lost(pg))
+            OSEC_GUARD(reconnect(pg));
+    }
     return osec_pg_schema_check(pg);
 }
 
@@ -466,8 +536,14 @@ static void pg_close(struct osec_store *st)
 static int connect_db(struct pg *pg, const char *url)
 {
     /* Our defaults first: a value in the URL overrides them. */
-    const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-    const char *const vals[] = { PG_CONNECT_TIMEOUT, "omasec", url, NULL };
+    /* Keepalives and a TCP user timeout: a database host that vanished
+     * from the network (no RST) costs a worker 30-60 s, not the kernel's
+     * retransmission timeout of many minutes (libpq has no query timeout). */
+    const char *const keys[] = { "connect_timeout", "application_name", "keepalives",
+                                 "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                 "tcp_user_timeout", "dbname", NULL };
+    const char *const vals[] = { PG_CONNECT_TIMEOUT, "omasec", "1", "30", "10", "3", "30000",
+                                 url, NULL };
     char msg[256];
 
     pg->c = PQconnectdbParams(keys, vals, 1);

@@ -75,8 +75,10 @@ int osec_pg_schema_check(struct pg *pg);
 
 /* Runs statement id.  On success *res (NULL: discarded) holds the result,
  * which the caller PQclear()s.  Errors are mapped to OSEC_E* codes naming
- * `what`.  Outside a transaction a broken connection is re-opened and the
- * statement run once more; inside one, the transaction is lost: ESTORE. */
+ * `what`.  Outside a transaction a broken connection is re-opened, and a
+ * statement cut off in flight is run once more only if running it twice
+ * cannot change the outcome (pg.c: replayable()); inside a transaction,
+ * the transaction is lost: ESTORE. */
 int osec_pg_exec(struct pg *pg, enum pg_id id, const struct pg_params *p, const char *what,
                  PGresult **res);
 /* A statement returning no rows; *changes (may be NULL) gets the row count. */

@@ -190,7 +190,7 @@ void ms_cmd_acl(struct ms_req *r)
     if (rc == OSEC_EPERM || rc == OSEC_EINVAL || rc == OSEC_ENOTFOUND)
         return; /* answered by target_ok / setacl */
     if (rc < 0)
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "ACL command failed");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "ACL command failed");
     else
         ms_tagged(r, OSEC_IMAP_OK, NULL, "completed");
 }
@@ -291,7 +291,7 @@ void ms_cmd_getmetadata(struct ms_req *r)
     for (size_t i = 0; i < g.nentries && rc == 0; i++)
         rc = get_entry(r, &items, id, g.entry[i], &g, &longer);
     if (rc < 0)
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "GETMETADATA failed");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "GETMETADATA failed");
     else
         getmeta_reply(r, &ref, &items, longer);
     osec_buf_free(&items);

@@ -70,12 +70,15 @@ static void run_batch(struct ms_committer *c, struct ms_job *batch)
 
     for (struct ms_job *j = batch; j && rc == 0; j = j->next) {
         j->rc = osec_store_begin(c->st); /* a savepoint per APPEND */
-        if (j->rc == 0)
+        if (j->rc == 0) {
             j->rc = store_one(c, j);
-        if (j->rc == 0)
-            j->rc = osec_store_commit(c->st);
-        else
-            (void)osec_store_rollback(c->st); /* this one only */
+            if (j->rc == 0)
+                j->rc = osec_store_commit(c->st);
+            else
+                (void)osec_store_rollback(c->st); /* this one only */
+        }
+        /* No savepoint, no rollback: that would end the batch's own
+         * transaction, and the batch would then "commit" without one. */
         if (j->rc < 0)
             osec_error("imap.append_failed", "owner=%s error=\"%s\"", j->mb.owner,
                        osec_error_msg());
@@ -220,7 +223,8 @@ static void answer(struct ms_job *j)
     osec_buf_reset(out);
     ms_metric_status(j->rc < 0 ? OSEC_IMAP_NO : OSEC_IMAP_OK);
     if (j->rc < 0) {
-        (void)osec_imap_write_tagged(out, osec_slice_cstr(s->tag), OSEC_IMAP_NO, "SERVERBUG",
+        (void)osec_imap_write_tagged(out, osec_slice_cstr(s->tag), OSEC_IMAP_NO,
+                                     j->rc == OSEC_ESTORE ? "UNAVAILABLE" : "SERVERBUG",
                                      "APPEND failed");
     } else {
         if (s->state == MS_SELECTED && s->sel.mb.id == j->mb.id)

@@ -70,6 +70,14 @@ bool ms_tls(struct ms_session *s)
     return osec_net_conn_ssl(s->c) != NULL;
 }
 
+/* A failed command's response code (RFC 5530) from the error last recorded:
+ * the store failing (database down, disk full) is UNAVAILABLE, a temporary
+ * condition the client may retry; anything else is SERVERBUG. */
+const char *ms_fail_code(void)
+{
+    return osec_error_code() == OSEC_ESTORE ? "UNAVAILABLE" : "SERVERBUG";
+}
+
 void ms_tagged(struct ms_req *r, enum osec_imap_status st, const char *code, const char *text)
 {
     ms_metric_status(st);

@@ -329,7 +329,7 @@ static void fetch_done(struct fetch_ctx *x, int rc)
     if (rc == OSEC_EPARSE)
         ms_tagged(r, OSEC_IMAP_BAD, NULL, "invalid message set");
     else if (rc < 0)
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "FETCH failed");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "FETCH failed");
     else
         ms_tagged(r, OSEC_IMAP_OK, NULL, "FETCH completed");
 }
@@ -546,7 +546,7 @@ void ms_cmd_store(struct ms_req *r)
         ms_audit(s, "imap.acl_deny", s->sel.display, "op=store");
         ms_tagged(r, OSEC_IMAP_NO, "NOPERM", reason);
     } else if (store_apply(x) < 0) {
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "STORE failed");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "STORE failed");
     } else {
         if (x->st.has_unchangedsince)
             s->condstore = true;
@@ -643,7 +643,7 @@ void ms_cmd_search(struct ms_req *r)
         if (x->bad)
             ms_audit(r->s, "msg.integrity_failed", r->s->sel.display, "during SEARCH");
         if (rc < 0)
-            ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "SEARCH failed");
+            ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "SEARCH failed");
         else if (x->bad)
             ms_tagged(r, OSEC_IMAP_NO, "CORRUPTION", "messages failing their integrity check were skipped");
         else

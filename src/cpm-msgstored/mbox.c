@@ -125,7 +125,7 @@ int ms_open(struct ms_req *r, struct osec_slice raw, enum osec_imap_acl_op op,
         rc = osec_imap_acl_myrights(s->w->st, mb, s->user, rights);
     if (rc < 0) {
         osec_error("imap.store_error", "user=%s error=\"%s\"", s->user, osec_error_msg());
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "store error");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "store error");
         return rc;
     }
     rc = osec_imap_acl_check(*rights, op, reason, sizeof(reason), NULL);
@@ -285,7 +285,7 @@ void ms_cmd_delete(struct ms_req *r)
     if (r->s->state == MS_SELECTED && r->s->sel.mb.id == mb.id)
         ms_unselect(r->s);
     if (osec_store_mailbox_delete(r->s->w->st, mb.id) < 0) {
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "cannot delete");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "cannot delete");
         return;
     }
     ms_audit(r->s, "imap.mailbox_delete", ref.display, NULL);
@@ -366,7 +366,7 @@ void ms_cmd_subscribe(struct ms_req *r, bool on)
         return;
     }
     if (osec_store_mailsub_set(r->s->w->st, r->s->user, ref.display, on) < 0)
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "store error");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "store error");
     else
         ms_tagged(r, OSEC_IMAP_OK, NULL, on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
 }

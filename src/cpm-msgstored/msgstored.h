@@ -213,6 +213,7 @@ extern const struct osec_net_handlers ms_handlers_tls;
 struct ms_worker *ms_current_worker(void);
 bool ms_tls(struct ms_session *s);
 void ms_tagged(struct ms_req *r, enum osec_imap_status st, const char *code, const char *text);
+const char *ms_fail_code(void);
 void ms_untagged(struct ms_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ms_flush(struct ms_session *s, struct osec_buf *out);
 int ms_capability(struct ms_session *s, struct osec_buf *out);

@@ -109,7 +109,7 @@ void ms_cmd_select(struct ms_req *r, bool examine)
         return;
     if (load_uids(s->w->st, sel, 0) < 0) {
         ms_unselect(s);
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "cannot read the mailbox");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "cannot read the mailbox");
         return;
     }
     (void)osec_strlcpy(sel->display, ref.display, sizeof(sel->display));
@@ -135,7 +135,7 @@ int ms_sel_check(struct ms_req *r, enum osec_imap_acl_op op)
     if (strcmp(s->sel.mb.owner, s->user) != 0)
         rc = osec_imap_acl_myrights(s->w->st, &s->sel.mb, s->user, &s->sel.rights);
     if (rc < 0) {
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "store error");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "store error");
         return rc;
     }
     rc = osec_imap_acl_check(s->sel.rights, op, reason, sizeof(reason), NULL);
@@ -325,7 +325,7 @@ void ms_cmd_expunge(struct ms_req *r, bool uid)
     if (rc == 0)
         rc = ms_sync(s, r->out, true);
     if (rc < 0)
-        ms_tagged(r, OSEC_IMAP_NO, "SERVERBUG", "EXPUNGE failed");
+        ms_tagged(r, OSEC_IMAP_NO, ms_fail_code(), "EXPUNGE failed");
     else
         ms_tagged(r, OSEC_IMAP_OK, NULL, "EXPUNGE completed");
 }

@@ -58,6 +58,8 @@ static void internal(struct ctx *x, int rc, const char *what)
     osec_error("request.failed", "what=%s code=%s error=\"%s\"", what, osec_strerror(rc),
                osec_error_msg());
     cpns_error(x->resp, rc == OSEC_ESTORE ? 503 : 500, "internal", "internal error");
+    if (rc == OSEC_ESTORE)
+        x->resp->retry_after = 1; /* the store is down or full: try again shortly */
 }
 
 static void audit(struct ctx *x, const char *event, const char *subject, const char *detail)
