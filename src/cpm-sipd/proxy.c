@@ -15,6 +15,7 @@
  *                key) delivered over our connection it names, as the CS's
  *   responses    back along the flow named in our Via branch (MAC'd)
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "omasec/error.h"
@@ -82,6 +83,32 @@ static void reply(struct sipd_worker *w, const struct sipd_src *src,
 {
     if (sipd_reply(w, src, req, status, reason, NULL, 0) < 0)
         osec_debug("sip.reply_failed", "peer=%s status=%u error=\"%s\"", src->ip, status,
+                   osec_error_msg());
+}
+
+/* A request that failed on our side: 503 + Retry-After when the store
+ * failed (database down, unreachable or full: temporary, RFC 3261 21.5.4),
+ * else 500.  Logged at most once a second with the number of failures
+ * not logged since: an outage must not flood the log with a line per
+ * request. */
+void sipd_reply_failure(struct sipd_worker *w, const struct sipd_src *src,
+                        const struct osec_sip_msg *m, int rc, const char *event)
+{
+    static const struct osec_sip_field retry = { "Retry-After", "5" };
+    static _Atomic int64_t last_log;
+    static atomic_uint_fast64_t quiet;
+    int64_t now = osec_time_now(), prev = atomic_load(&last_log);
+    bool store = rc == OSEC_ESTORE || osec_error_code() == OSEC_ESTORE;
+
+    if (now != prev && atomic_compare_exchange_strong(&last_log, &prev, now))
+        osec_error(event, "peer=%s error=\"%s\" not_logged=%llu", src->ip, osec_error_msg(),
+                   (unsigned long long)atomic_exchange(&quiet, 0));
+    else
+        (void)atomic_fetch_add(&quiet, 1);
+    if (!store)
+        reply(w, src, m, 500, NULL);
+    else if (sipd_reply(w, src, m, 503, "Service Unavailable", &retry, 1) < 0)
+        osec_debug("sip.reply_failed", "peer=%s status=503 error=\"%s\"", src->ip,
                    osec_error_msg());
 }
 
@@ -309,7 +336,7 @@ static int asserted_to_cs(struct sipd_worker *w, const struct sipd_src *src,
         return 0;
     }
     if (rc < 0) {
-        reply(w, src, m, 500, NULL);
+        sipd_reply_failure(w, src, m, rc, "sip.assert_error");
         return rc;
     }
     return to_cs(w, src, m, pai, false);
@@ -378,8 +405,7 @@ int sipd_authenticate(struct sipd_worker *w, const struct sipd_src *src,
     rc = osec_sipauth_check(&a, &w->lookup, &ar, res);
     if (rc < 0) {
         osec_metric_inc(sipd_m.auth[SIPD_AUTH_ERROR]);
-        osec_error("sip.auth_error", "error=\"%s\"", osec_error_msg());
-        reply(w, src, m, 500, NULL);
+        sipd_reply_failure(w, src, m, rc, "sip.auth_error");
         return 0;
     }
     osec_metric_inc(sipd_m.auth[outcome(res)]);

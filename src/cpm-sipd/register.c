@@ -283,7 +283,7 @@ static void registrar(struct sipd_worker *w, const struct sipd_src *src,
     }
     if (rc < 0) {
         osec_metric_inc(sipd_m.reg_refused[SIPD_REG_ERROR]);
-        simple(w, src, m, 500, NULL);
+        sipd_reply_failure(w, src, m, rc, "sip.register_error");
         return;
     }
     if (m->n_contact == 0) {

@@ -240,6 +240,9 @@ void sipd_on_datagram(struct sipd_worker *w, const struct sipd_src *src, const u
 int sipd_reply(struct sipd_worker *w, const struct sipd_src *src, const struct osec_sip_msg *req,
                unsigned status, const char *reason, const struct osec_sip_field *add,
                size_t n_add);
+/* 503 + Retry-After for a store failure, else 500; logged rate-limited. */
+void sipd_reply_failure(struct sipd_worker *w, const struct sipd_src *src,
+                        const struct osec_sip_msg *m, int rc, const char *event);
 
 /* Digest-authenticate a request (proxy: Proxy-Authorization / 407);
  * 1 when authenticated (who is the USER, res must be osec_sipauth_done),

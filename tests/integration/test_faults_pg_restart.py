@@ -16,9 +16,11 @@ Then:
 
 - the daemon never exited (same pid) and was never restarted;
 - every request got an answer: success, or the daemon's answer to a store
-  failure (HTTP 503 / IMAP NO); no connection reset, no hang past the
-  client's timeout, no other status (a 401, 403 or 404 would be a wrong
-  answer: e.g. a onetime key reported unknown, a user refused);
+  failure (HTTP 503 / IMAP NO / SIP 503 + Retry-After or 500); no
+  connection reset, no hang past the client's timeout (SIP: no answer to
+  the retransmissions), no other status (a 401, 403 or 404 would be a
+  wrong answer: e.g. a onetime key reported unknown, a user refused; SIP:
+  a 401 not stale to right credentials, a 500 Out Of Order CSeq);
 - after each event every client is served again within a few seconds, the
   daemon holds no more sessions than before, reconnected once per handle
   and cut (no reconnect storm), and never ended a transaction twice;
@@ -33,7 +35,15 @@ Phases (PHASES, one function per daemon): cpns-server (EUKey enrolments,
 onetime-key registration and consumption, authenticated reads over
 kept-alive HTTPS + Digest); cpm-msgstored (imaplib sessions APPENDing,
 each acknowledged APPEND carrying its APPENDUID, and STATUS reads; every
-acknowledged UID is FETCHed back with its exact body).
+acknowledged UID is FETCHed back with its exact body); cpm-sipd (UDP user
+agents REGISTERing with SHA-256 Digest -- a challenge now and then, else
+the nonce again with nc counting up -- adding, refreshing and removing
+contacts of their AOR with CSeq counting up, retransmitting like a UA
+(T1 doubling) and retrying a failed change until it is acknowledged; the
+registrar is the table sip_bindings: every acknowledged binding is there
+with the CSeq and at least the expiry of its 200, every acknowledged
+removal holds, a query REGISTER lists what the table holds).  cpm-sipd may
+also answer a store failure met while checking the credentials 500.
 
 The databases run with synchronous_commit = on, as in production (the test
 cluster's default, off, loses the last commits of an immediate shutdown
@@ -44,6 +54,7 @@ import imaplib
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -51,8 +62,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from faults import (CpmMsgstored, CpnsServer, IntegrityError, Unavailable,  # noqa: E402
-                    otk_unwrap, quiet_stop, scale)
+from faults import (CpmMsgstored, CpmSipd, CpnsServer, IntegrityError,  # noqa: E402
+                    Unavailable, otk_unwrap, quiet_stop, scale, sip_auth, sip_auth_for,
+                    sip_exchange, sip_message, sip_register)
 from osectest import BIN, Checks, TempDir, b64url_encode, ctl  # noqa: E402
 from pgdb import CLUSTER, psql_path  # noqa: E402
 from pgdb import skip as pg_skip  # noqa: E402
@@ -69,6 +81,10 @@ CUTS = 20                          # ... that many times, CUT_GAP s apart
 CUT_GAP = 0.05
 ACK = (200, 201, "OK")             # acknowledged (IMAP: tagged OK)
 CLEAN_FAIL = (503, "NO")           # the daemon's answer to a store failure
+SIP_T1, SIP_T2 = 0.5, 4.0          # UDP retransmissions (RFC 3261 17.1.2.2) ...
+SIP_NO_ANSWER = scale(4.0, 8.0)    # ... until then: a REGISTER unanswered by then has none
+SIP_EXPIRES = 300                  # what every binding asks for
+SIP_SLACK = 2                      # seconds: a stored expiry vs. the one the 200 granted
 
 
 def skip(reason):
@@ -243,8 +259,9 @@ def daemon_alive(pid):
         return False
 
 
-def report_events(C, name, clients, events):
-    """Figures per event, and the answers given while PostgreSQL was down."""
+def report_events(C, name, clients, events, clean=CLEAN_FAIL):
+    """Figures per event, and the answers given while PostgreSQL was down
+    (clean: the statuses of a clean failure)."""
     allreq = [r for c in clients for r in c.log]
     for mode, down, up in events:
         if mode not in RESTARTS:
@@ -256,7 +273,7 @@ def report_events(C, name, clients, events):
               "%.3f s" % (name, event_name(mode), up - down, len(during),
                           dict(sorted(st.items(), key=str)), slow))
         if mode in RESTARTS:
-            failed = sum(st.get(x, 0) for x in CLEAN_FAIL)
+            failed = sum(st.get(x, 0) for x in clean)
             C.ok(failed > 0, "%s, %s: requests met the database while it was down (%d failed "
                  "cleanly)" % (name, event_name(mode), failed))
     errors = [e for c in clients for e in c.errors]
@@ -322,6 +339,43 @@ class OnPostgres:
     def check_store(self):
         p = ctl(self.data, "--store", self.url, "check")
         return p.returncode == 0, (p.stdout + p.stderr).strip()
+
+
+def start_on_postgres(C, pg, tmp, name, db, make, prepare=None):
+    """The daemon make(tmp, url) set up and started on db, a fresh database
+    of the cluster (srv.db), then prepare(srv); None (a failed check) if
+    any of that failed."""
+    if not os.access(os.path.join(BIN, name), os.X_OK):
+        C.ok(False, "%s: binary built" % name)
+        return None
+    ok, err = pg.create_db(db)
+    if not C.ok(ok, "%s: fresh database %s (synchronous_commit = on)" % (name, db), err):
+        return None
+    os.makedirs(tmp)
+    srv = make(tmp, pg.url(db))
+    srv.db = db
+    RUNNING.append(srv)
+    try:
+        srv.setup()
+        srv.start()
+        if prepare:
+            prepare(srv)
+    except (RuntimeError, OSError, imaplib.IMAP4.error) as e:
+        C.ok(False, "%s: started on postgresql://, ready for the load" % name, e)
+        return None
+    return srv
+
+
+def run_phase(C, pg, srv, ledgers, worker, clean=CLEAN_FAIL):
+    """worker(ledger, stop) in a thread per ledger through the restarts and
+    cuts (run_with_restarts), the figures (report_events), and the daemon
+    still the same process; returns (events, connections)."""
+    pid = srv.d.proc.pid
+    events, conns = run_with_restarts(C, pg, srv.db, srv.name, pid, ledgers, worker)
+    report_events(C, srv.name, ledgers, events, clean)
+    C.ok(srv.d.proc.poll() is None and srv.d.proc.pid == pid,
+         "%s: the daemon never exited (pid %d throughout)" % (srv.name, pid))
+    return events, conns
 
 
 class PgCpnsServer(OnPostgres, CpnsServer):
@@ -542,35 +596,26 @@ def cpns_verify_api(srv, ledgers, eukeys, events):
 
 def phase_cpns(C, pg, tmp):
     name = "cpns-server"
-    db = "osec_pgr_%d" % os.getpid()
-    ok, err = pg.create_db(db)
-    if not C.ok(ok, "%s: fresh database %s (synchronous_commit = on)" % (name, db), err):
-        return
     users = ["u%d" % t for t in range(THREADS)]
-    os.makedirs(tmp)
-    srv = PgCpnsServer(tmp, pg.url(db), users)
-    try:
-        srv.setup()
-        srv.start()
-    except RuntimeError as e:
-        C.ok(False, "%s: started on postgresql://" % name, e)
-        return
-    RUNNING.append(srv)
-    pid = srv.d.proc.pid
     eukeys = {}
-    for t, u in enumerate(users):
-        eukeys["g%d" % t] = srv.enrol(u, "g%d" % t, "gw")
-        eukeys["p%d" % t] = srv.enrol(u, "p%d" % t, "pne")
+
+    def enrol(srv):
+        for t, u in enumerate(users):
+            eukeys["g%d" % t] = srv.enrol(u, "g%d" % t, "gw")
+            eukeys["p%d" % t] = srv.enrol(u, "p%d" % t, "pne")
+
+    srv = start_on_postgres(C, pg, tmp, name, "osec_pgr_%d" % os.getpid(),
+                            lambda d, url: PgCpnsServer(d, url, users), enrol)
+    if srv is None:
+        return
+    db = srv.db
     ledgers = [CpnsLedger(t) for t in range(THREADS)]
-    events, conns = run_with_restarts(C, pg, db, name, pid, ledgers,
-                                lambda led, stop: cpns_worker(srv, eukeys, led, stop))
-    report_events(C, name, ledgers, events)
+    events, conns = run_phase(C, pg, srv, ledgers,
+                              lambda led, stop: cpns_worker(srv, eukeys, led, stop))
     ra = collections.Counter(x for led in ledgers for x in led.retry_after)
     print("# %s: %d answers 503 with Retry-After, %d without" % (name, ra[True], ra[False]))
     print("# %s: PostgreSQL refused %d connection attempts while starting or stopping"
           % (name, pg.refused()))
-    C.ok(srv.d.proc.poll() is None and srv.d.proc.pid == pid,
-         "%s: the daemon never exited (pid %d throughout)" % (name, pid))
 
     n_ent = sum(len(led.ents) for led in ledgers)
     n_otk = sum(len(led.otks) for led in ledgers)
@@ -731,38 +776,25 @@ def msgstored_verify(srv, pg, db, ledgers):
 
 def phase_msgstored(C, pg, tmp):
     name = "cpm-msgstored"
-    if not os.access(os.path.join(BIN, name), os.X_OK):
-        C.ok(False, "%s: binary built" % name)
-        return
-    db = "osec_pgr_msg_%d" % os.getpid()
-    ok, err = pg.create_db(db)
-    if not C.ok(ok, "%s: fresh database %s (synchronous_commit = on)" % (name, db), err):
-        return
     users = ["m%d" % t for t in range(THREADS)]
-    os.makedirs(tmp)
-    srv = PgMsgstored(tmp, pg.url(db), users)
-    try:
-        srv.setup()
-        srv.start()
-        RUNNING.append(srv)
+
+    def mailboxes(srv):
         for u in users:
             m = srv.login(u, timeout=TIMEOUT)
             typ, data = m.create("Load")
             m.logout()
             if typ != "OK":
                 raise RuntimeError("CREATE Load: %s %r" % (typ, data))
-    except (RuntimeError, OSError, imaplib.IMAP4.error) as e:
-        C.ok(False, "%s: started on postgresql://, mailboxes created" % name, e)
+
+    srv = start_on_postgres(C, pg, tmp, name, "osec_pgr_msg_%d" % os.getpid(),
+                            lambda d, url: PgMsgstored(d, url, users), mailboxes)
+    if srv is None:
         return
-    pid = srv.d.proc.pid
+    db = srv.db
     ledgers = [ImapLedger(t) for t in range(THREADS)]
-    events, conns = run_with_restarts(C, pg, db, name, pid, ledgers,
-                                      lambda led, stop: imap_worker(srv, led, stop))
-    report_events(C, name, ledgers, events)
+    events, conns = run_phase(C, pg, srv, ledgers, lambda led, stop: imap_worker(srv, led, stop))
     codes = sum((led.no_codes for led in ledgers), collections.Counter())
     print("# %s: NO answers: %s" % (name, dict(codes.most_common(4))))
-    C.ok(srv.d.proc.poll() is None and srv.d.proc.pid == pid,
-         "%s: the daemon never exited (pid %d throughout)" % (name, pid))
     n_ack = sum(len(led.acked) for led in ledgers)
     n_maybe = sum(len(led.maybe) for led in ledgers)
     bad, landed = msgstored_verify(srv, pg, db, ledgers)
@@ -774,7 +806,275 @@ def phase_msgstored(C, pg, tmp):
     finish_daemon(C, name, srv, pg, db, conns, events)
 
 
-PHASES = [phase_cpns, phase_msgstored]
+# ---- phase: cpm-sipd -------------------------------------------------------------
+
+class PgSipd(OnPostgres, CpmSipd):
+    """cpm-sipd on the PostgreSQL store at url (its registrar is then the
+    table sip_bindings); user sN has the AOR sip:sN@example.com."""
+
+    def __init__(self, tmp, url, users):
+        super().__init__(tmp)
+        self.url = url
+        self.users = users
+
+    def setup(self):
+        super().setup()
+        for u in self.users:
+            p = ctl(self.data, "--store", self.url, "address", "add", u, aor_of(u))
+            if p.returncode != 0:
+                raise RuntimeError("omasecctl address add: " + p.stderr)
+
+
+def aor_of(user):
+    return "sip:%s@example.com" % user
+
+
+SipOp = collections.namedtuple("SipOp", "cseq asked t0 granted")  # granted: None = unknown
+
+
+class SipLedger(Client):
+    def __init__(self, t):
+        super().__init__(t)
+        self.user = "s%d" % t
+        self.call_id = "pgr-%d-%s" % (t, os.urandom(4).hex())
+        self.ops = collections.defaultdict(list)   # contact -> [SipOp] in the order sent
+        self.retry_after = collections.Counter()   # (status, carries Retry-After)
+        self.reasons = collections.Counter()       # "status reason" of the failures
+        self.retransmitted = 0                     # answered after a retransmission
+
+
+def sip_transact(s, req):
+    """req over UDP, retransmitted like a UA (T1 doubling up to T2) until
+    its final response, or SIP_NO_ANSWER seconds: (status, head, sends)."""
+    branch = "branch=" + re.search(rb"branch=([^;\r]+)", req).group(1).decode()
+    t0 = time.time()
+    gap, next_send, sends = SIP_T1, t0, 0
+    while True:
+        now = time.time()
+        if now >= t0 + SIP_NO_ANSWER:
+            return None, None, sends
+        if now >= next_send:
+            s.send(req)
+            sends += 1
+            next_send += gap
+            gap = min(2 * gap, SIP_T2)
+        s.settimeout(max(0.001, min(next_send, t0 + SIP_NO_ANSWER) - now))
+        try:
+            r = sip_message(s.recv(65535))
+        except (socket.timeout, ConnectionRefusedError):   # refused: the daemon is not there
+            continue
+        if r and r[1] >= 200 and branch in r[2]:   # not an old transaction's answer
+            return r[1], r[2], sends
+
+
+def sip_headers(head, name):
+    return [line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
+            if line.split(":", 1)[0].strip().lower() == name]
+
+
+def sip_contacts(head):
+    """{contact URI: expires} a 200 lists."""
+    out = {}
+    for v in sip_headers(head, "contact"):
+        mo = re.match(r"<([^>]*)>.*;expires=(\d+)", v)
+        if mo:
+            out[mo.group(1)] = int(mo.group(2))
+    return out
+
+
+def sip_next_op(rng, led, live, n):
+    """(contact, expires): mostly a refresh of one of three contacts kept
+    for the whole phase (their 200s stay due: the binding must be in the
+    table at the end), else a new contact (two at most), its refresh or its
+    removal."""
+    kept = [c for c in live if "-k" in c]
+    scratch = [c for c in live if "-k" not in c]
+    if len(kept) < 3 or (not scratch and rng.random() < 0.1) or (
+            len(scratch) == 1 and rng.random() < 0.02):
+        return "sip:%s-%s%d@127.0.0.1:%d" % (led.user, "k" if len(kept) < 3 else "c", n,
+                                              5060 + led.t), SIP_EXPIRES
+    if not scratch or rng.random() < 0.8:
+        return rng.choice(kept), SIP_EXPIRES
+    return rng.choice(scratch), (0 if rng.random() < 0.5 else SIP_EXPIRES)
+
+
+def sip_worker(srv, led, stop):
+    """REGISTERs of one UA (own UDP socket, one Call-ID, CSeq counting up)
+    until stop; a change that fails is sent again until acknowledged."""
+    rng = random.Random(SEED * 10000 + led.t)
+    pw = led.user + "-pw"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.connect(("127.0.0.1", srv.port_sip))
+    local = s.getsockname()
+    cseq, nc, n, ch, op, live = 0, 0, 0, None, None, []
+
+    def send(contact, expires, auth=None):
+        nonlocal cseq
+        cseq += 1
+        t0 = time.time()
+        st, head, sends = sip_transact(s, sip_register("UDP", local, led.user, cseq,
+                                                       led.call_id, expires, auth,
+                                                       contact=contact))
+        led.retransmitted += st is not None and sends > 1
+        return t0, st, head
+
+    try:
+        while not stop.is_set():
+            if op is None:
+                n += 1
+                op = sip_next_op(rng, led, live, n)
+            contact, expires = op
+            if ch is None or rng.random() < 0.1:   # a challenge first, as a new UA
+                t0, st, head = send(contact, expires)
+                ch = sip_auth(head, led.user, "")[0] if st == 401 else None
+                led.note(t0, "challenge", st if st else "no answer", None if ch else
+                         "unauthenticated REGISTER answered %s, not a SHA-256 challenge" % st)
+                if ch is None:
+                    continue
+                nc = 0
+            nc += 1
+            t0, st, head = send(contact, expires, sip_auth_for(
+                ch, led.user, pw, "sip:example.com", nc, os.urandom(6).hex()))
+            granted, wrong = None, None
+            if st == 200:
+                listed = sip_contacts(head)
+                granted = listed.get(contact, 0) if expires else 0
+                if expires and contact not in listed:
+                    wrong, granted = "200 without the binding: %r" % head, None
+                elif not expires and contact in listed:
+                    wrong = "200 still lists the contact removed: %r" % head
+                elif expires:
+                    live += [] if contact in live else [contact]
+                else:
+                    live.remove(contact)
+                op = None
+            elif st == 401:   # stale: answer the new challenge
+                ch, nc = sip_auth(head, led.user, "")[0], 0
+                if "stale=true" not in head.lower():
+                    wrong = "401 (not stale) to right credentials, a fresh nonce-count"
+            elif st in (500, 503):
+                line = head.split("\r\n", 1)[0]
+                ra = bool(sip_headers(head, "retry-after"))
+                led.retry_after[(st, ra)] += 1
+                led.reasons[line[8:]] += 1
+                if st == 500 or not ra or "Order" in line:   # a store failure is 503
+                    wrong = "%s (Retry-After: %s)" % (line, ra)
+            elif st is None:
+                wrong = "no answer within %.0f s (retransmitted)" % SIP_NO_ANSWER
+            else:
+                wrong = "answered %s: %r" % (st, head[:300])
+            led.ops[contact].append(SipOp(cseq, expires, t0, granted))
+            led.note(t0, "register", st or "no answer", wrong)
+    finally:
+        s.close()
+
+
+def sipd_verify(srv, pg, db, ledgers):
+    """In sip_bindings: the binding of every REGISTER answered 200, with at
+    least the expiry the 200 granted, unless a later acknowledged REGISTER
+    removed it (and then no row); the row of the last acknowledged change
+    (its CSeq, Call-ID, user, instance); nothing nobody asked for.  After an
+    unacknowledged change a contact may be in any state one of its REGISTERs
+    since the last acknowledged one asked for.  A query REGISTER of each AOR
+    lists what the table holds.  Returns (wrong, {figure: count})."""
+    ok, rows, err = pg.sql("SELECT aor, contact, call_id, cseq, expires, user_name, instance "
+                           "FROM sip_bindings", db)
+    if not ok:
+        return ["psql: " + err], {}
+    table = {(r[0], r[1]): r for r in rows}
+    left = dict(table)
+    bad, n = [], collections.Counter()
+    for led in ledgers:
+        aor = aor_of(led.user)
+        for contact, ops in led.ops.items():
+            acked = [i for i, o in enumerate(ops) if o.granted is not None]
+            last = ops[acked[-1]] if acked else None
+            maybe = ops[acked[-1]:] if acked else ops   # the states it may be in
+            gone = [i for i in acked if not ops[i].asked]
+            due = [ops[i] for i in acked if ops[i].asked and not (gone and i < gone[-1])]
+            n["removed"] += len(acked) - len(gone) - len(due)
+            row = left.pop((aor, contact), None)
+            if row is None:
+                if due and all(o.asked for o in maybe):
+                    bad.append("%s: acknowledged (CSeq %s) but not in sip_bindings"
+                               % (contact, [o.cseq for o in due][-3:]))
+                continue
+            o = next((o for o in maybe if o.asked and o.cseq == int(row[3])), None)
+            late = [d for d in due if int(row[4]) < int(d.t0) + d.granted - SIP_SLACK]
+            if o is None:
+                bad.append("%s: row of CSeq %s where the last acknowledged REGISTER was %s"
+                           % (contact, row[3], last))
+            elif row[2] != led.call_id or row[5:] != [led.user, "127.0.0.1:%d" % srv.port_sip]:
+                bad.append("%s: row %r" % (contact, row))
+            elif late or any(d.granted > d.asked for d in due):
+                bad.append("%s: expires at %s, a 200 (sent at %.1f) granted %d s"
+                           % (contact, row[4], late[0].t0 if late else 0,
+                              late[0].granted if late else -1))
+            n["rows"] += 1
+            n["due"] += len(due)
+            n["landed"] += o is not None and o is not last
+        heads = []
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", 0))
+            u.connect(("127.0.0.1", srv.port_sip))
+            u.settimeout(TIMEOUT)
+            st, _ = sip_exchange(u, "udp", led.user, led.user + "-pw", query=True, heads=heads)
+        except OSError as e:
+            st = str(e)
+        finally:
+            u.close()
+        listed = set(sip_contacts(heads[0])) if heads else set()
+        in_table = {c for a, c in table if a == aor}
+        if st != 200 or listed != in_table:
+            bad.append("%s: a query REGISTER answered %s listing %d contacts, sip_bindings holds "
+                       "%d (%s)" % (aor, st, len(listed), len(in_table),
+                                    sorted(listed ^ in_table)[:3]))
+    bad += ["%s %s: in sip_bindings, nobody asked for it" % k for k in left]
+    return bad, n
+
+
+def phase_sipd(C, pg, tmp):
+    name = "cpm-sipd"
+    users = ["s%d" % t for t in range(THREADS)]
+    srv = start_on_postgres(C, pg, tmp, name, "osec_pgr_sip_%d" % os.getpid(),
+                            lambda d, url: PgSipd(d, url, users))
+    if srv is None:
+        return
+    cs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # the Conversation Server:
+    cs.bind(("127.0.0.1", srv.port_cs))                     # nothing is sent to it here
+    ledgers = [SipLedger(t) for t in range(THREADS)]
+    try:
+        worker = lambda led, stop: sip_worker(srv, led, stop)  # noqa: E731
+        events, conns = run_phase(C, pg, srv, ledgers, worker, (503,))
+        ra = sum((led.retry_after for led in ledgers), collections.Counter())
+        reasons = sum((led.reasons for led in ledgers), collections.Counter())
+        print("# %s: %d answers 503 with Retry-After, %d without; %d answers 500 (%d with "
+              "Retry-After): %s" % (name, ra[(503, True)], ra[(503, False)],
+                                    ra[(500, False)] + ra[(500, True)], ra[(500, True)],
+                                    dict(reasons.most_common(4))))
+        print("# %s: %d REGISTERs answered only after a retransmission"
+              % (name, sum(led.retransmitted for led in ledgers)))
+        n_ack = sum(1 for led in ledgers for ops in led.ops.values() for o in ops
+                    if o.granted)
+        bad, n = sipd_verify(srv, pg, srv.db, ledgers)
+        C.ok(not bad, "%s: of %d bindings acknowledged (200), %d still due are in sip_bindings "
+             "(%d rows, each with the CSeq of its last acknowledged change) with at least the "
+             "expiry granted, %d removed by a later acknowledged REGISTER are not; nothing "
+             "nobody asked for; a query REGISTER lists what the table holds"
+             % (name, n_ack, n["due"], n["rows"], n["removed"]), bad[:10])
+        print("# %s: %d unacknowledged changes took effect anyway" % (name, n["landed"]))
+        finish_daemon(C, name, srv, pg, srv.db, conns, events)
+        log = srv.d.read_log()
+        n_err = sum(1 for line in log.splitlines() if "level=error" in line)
+        C.ok(n_err < 100, "%s: the outages did not flood the log (%d error lines, at most one "
+             "a second per kind)" % (name, n_err))
+    finally:
+        cs.close()
+
+
+PHASES = [phase_cpns, phase_msgstored, phase_sipd]
 
 
 def main():
@@ -791,7 +1091,7 @@ def main():
             except Exception:   # a broken phase fails, the next one still runs
                 C.ok(False, "%s ran to its end" % phase.__name__, traceback.format_exc())
             for srv in RUNNING:
-                if srv.d.proc.poll() is None:
+                if srv.d and srv.d.proc.poll() is None:
                     srv.d.proc.kill()
                     srv.d.proc.wait()
             del RUNNING[:]

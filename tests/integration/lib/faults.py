@@ -1107,9 +1107,10 @@ def sip_message(buf):
 
 
 def sip_register(transport, local, user, cseq, call_id, expires=300, auth=None,
-                 domain="example.com", query=False):
+                 domain="example.com", query=False, contact=None):
     """A REGISTER of sip:USER@DOMAIN from local (host, port); query: no
-    Contact (RFC 3261 10.2.3: the 200 lists the current bindings)."""
+    Contact (RFC 3261 10.2.3: the 200 lists the current bindings); contact:
+    the Contact URI (default sip:USER@local;transport=...)."""
     aor = "sip:%s@%s" % (user, domain)
     lines = ["REGISTER sip:%s SIP/2.0" % domain,
              "Via: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (transport, local[0], local[1],
@@ -1117,9 +1118,9 @@ def sip_register(transport, local, user, cseq, call_id, expires=300, auth=None,
              "Max-Forwards: 70", "From: <%s>;tag=f%s" % (aor, call_id[:6]), "To: <%s>" % aor,
              "Call-ID: " + call_id, "CSeq: %d REGISTER" % cseq]
     if not query:
-        lines += ["Contact: <sip:%s@%s:%d;transport=%s>" % (user, local[0], local[1],
-                                                           transport.lower()),
-                  "Expires: %d" % expires]
+        contact = contact or "sip:%s@%s:%d;transport=%s" % (user, local[0], local[1],
+                                                             transport.lower())
+        lines += ["Contact: <%s>" % contact, "Expires: %d" % expires]
     if auth:
         lines.append("Authorization: " + auth)
     return ("\r\n".join(lines + ["Content-Length: 0", "", ""])).encode()
