@@ -332,6 +332,11 @@ int osec_store_sipreg_del_flow(struct osec_store *st, const char *instance, cons
 /* The bindings of aor with expires > now, newest (updated) first. */
 int osec_store_sipreg_list(struct osec_store *st, const char *aor, int64_t now,
                            osec_store_sipreg_cb cb, void *arg);
+/* Inside a transaction (osec_store_begin): waits until no other handle,
+ * in any process, holds the lock of aor, and holds it until the
+ * transaction ends, so that read-check-write sequences on one AOR's
+ * bindings (a REGISTER) run one at a time across instances. */
+int osec_store_sipreg_lock(struct osec_store *st, const char *aor);
 /* Forgets bindings with expires <= now; *count (may be NULL). */
 int osec_store_sipreg_purge(struct osec_store *st, int64_t now, uint64_t *count);
 /* true when several processes may share this store's rows concurrently

@@ -259,6 +259,9 @@ static const char *const statements[PG_COUNT] = {
     [PG_SIPREG_LIST] = "SELECT " SIPREG_COLS " FROM sip_bindings WHERE aor = $1"
                        " AND expires > $2 ORDER BY updated DESC, expires DESC, contact",
     [PG_SIPREG_PURGE] = "DELETE FROM sip_bindings WHERE expires <= $1",
+    /* A transaction-scoped advisory lock per AOR, in a key space of its
+     * own (the second argument of hashtextextended is a seed). */
+    [PG_SIPREG_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 5060))",
 
 #define MB_COLS "id, owner, name, uidvalidity, uidnext, modseq, created"
 #define MSG_M "m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size"

@@ -103,6 +103,11 @@ static int sipreg_purge(struct osec_store *st, int64_t now, int64_t *changes)
     return osec_pg_run(pg_of(st), PG_SIPREG_PURGE, &p, "purging SIP bindings", changes);
 }
 
+static int sipreg_lock(struct osec_store *st, const char *aor)
+{
+    return run2(st, PG_SIPREG_LOCK, aor, NULL, NULL);
+}
+
 const struct osec_store_sipreg_ops osec_pg_sipreg_ops = {
     .put = sipreg_put,
     .del = sipreg_del,
@@ -110,6 +115,7 @@ const struct osec_store_sipreg_ops osec_pg_sipreg_ops = {
     .del_flow = sipreg_del_flow,
     .list = sipreg_list,
     .purge = sipreg_purge,
+    .lock = sipreg_lock,
 };
 
 #endif

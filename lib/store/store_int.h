@@ -151,6 +151,9 @@ struct osec_store_sipreg_ops {
     int (*list)(struct osec_store *st, const char *aor, int64_t now, osec_store_sipreg_cb cb,
                 void *arg);
     int (*purge)(struct osec_store *st, int64_t now, int64_t *changes);
+    /* In a transaction; NULL: the backend's write transaction already
+     * serialises writers (SQLite). */
+    int (*lock)(struct osec_store *st, const char *aor);
 };
 
 /* Every backend handle starts with this. */

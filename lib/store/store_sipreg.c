@@ -118,3 +118,12 @@ int osec_store_sipreg_purge(struct osec_store *st, int64_t now, uint64_t *count)
     set_count(count, n);
     return 0;
 }
+
+int osec_store_sipreg_lock(struct osec_store *st, const char *aor)
+{
+    OSEC_GUARD(osec_store_check_writable(st));
+    OSEC_GUARD(backend(st));
+    OSEC_GUARD(check_aor(aor));
+    OSEC_ENSURE(st->depth > 0, OSEC_EINVAL, "lock an AOR inside a transaction");
+    return st->ops->sipreg->lock ? st->ops->sipreg->lock(st, aor) : 0;
+}

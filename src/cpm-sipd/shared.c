@@ -226,15 +226,15 @@ static int write_one(struct sipd_worker *w, const char *aor, const struct sipd_b
     return rc == OSEC_ENOTFOUND ? 0 : rc; /* gone already (or never there): as asked */
 }
 
-int sipd_sreg_apply(struct sipd_worker *w, const char *aor, const struct sipd_binding *proto,
-                    const struct sipd_reg_update *u, size_t n, bool star, int64_t now,
-                    unsigned *added, unsigned *removed, size_t *n_list)
+static int apply_locked(struct sipd_worker *w, const char *aor,
+                        const struct sipd_binding *proto, const struct sipd_reg_update *u,
+                        size_t n, bool star, int64_t now, unsigned *added, unsigned *removed,
+                        size_t *n_list)
 {
     struct rows c = { w->reg_list, OSEC_SIP_CONTACT_MAX, 0, 0 };
     uint64_t gone = 0;
 
-    *added = *removed = 0;
-    *n_list = 0;
+    OSEC_GUARD(osec_store_sipreg_lock(w->st, aor));
     OSEC_GUARD(osec_store_sipreg_list(w->st, aor, now, collect, &c));
     if (star) {
         OSEC_GUARD(osec_store_sipreg_del_aor(w->st, aor, &gone));
@@ -245,8 +245,6 @@ int sipd_sreg_apply(struct sipd_worker *w, const char *aor, const struct sipd_bi
     for (size_t i = 0; i < n; i++) {
         bool had = find(c.out, c.n, u[i].contact) != NULL;
 
-        /* one statement per contact: a failure half-way leaves the earlier
-         * ones written, each a whole binding; the UA's retry converges */
         OSEC_GUARD(write_one(w, aor, proto, &u[i], now));
         *added += !had && u[i].expires > 0;
         *removed += had && u[i].expires == 0;
@@ -254,6 +252,26 @@ int sipd_sreg_apply(struct sipd_worker *w, const char *aor, const struct sipd_bi
     }
     *n_list = c.n;
     return 0;
+}
+
+/* One REGISTER in one transaction, under the AOR's lock: the CSeq order and
+ * max_contacts are checked against what every instance has committed, and
+ * the REGISTER's contacts are written all or none. */
+int sipd_sreg_apply(struct sipd_worker *w, const char *aor, const struct sipd_binding *proto,
+                    const struct sipd_reg_update *u, size_t n, bool star, int64_t now,
+                    unsigned *added, unsigned *removed, size_t *n_list)
+{
+    int rc;
+
+    *added = *removed = 0;
+    *n_list = 0;
+    OSEC_GUARD(osec_store_begin(w->st));
+    rc = apply_locked(w, aor, proto, u, n, star, now, added, removed, n_list);
+    if (rc == 0)
+        return osec_store_commit(w->st);
+    (void)osec_store_rollback(w->st); /* the error that matters is rc's */
+    *added = *removed = 0;
+    return rc;
 }
 
 /* ---- routing -------------------------------------------------------------------- */

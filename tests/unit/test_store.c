@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1529,6 +1530,47 @@ static void sip_registrations(void **state)
     assert_int_equal(s.n, 0);
 }
 
+struct locker {
+    struct osec_store *st;
+    atomic_int got;
+    int rc;
+};
+
+static void *lock_aor(void *arg)
+{
+    struct locker *l = arg;
+
+    l->rc = osec_store_begin(l->st);
+    if (l->rc == 0)
+        l->rc = osec_store_sipreg_lock(l->st, "sip:alice@example.com");
+    atomic_store(&l->got, 1);
+    if (l->rc == 0)
+        l->rc = osec_store_commit(l->st);
+    return NULL;
+}
+
+/* A REGISTER's read-check-write runs under its AOR's lock: a second
+ * handle (another instance) waits until the first transaction ends. */
+static void sip_registration_lock(void **state)
+{
+    struct fx *f = *state;
+    struct locker l = { .st = second_handle(f) };
+    pthread_t th;
+
+    assert_int_equal(osec_store_sipreg_lock(f->st, "sip:alice@example.com"), OSEC_EINVAL);
+    assert_int_equal(osec_store_begin(f->st), 0);
+    assert_int_equal(osec_store_sipreg_lock(f->st, "sip:alice@example.com"), 0);
+    atomic_init(&l.got, 0);
+    assert_int_equal(pthread_create(&th, NULL, lock_aor, &l), 0);
+    usleep(300 * 1000);
+    assert_int_equal(atomic_load(&l.got), 0);
+    assert_int_equal(osec_store_commit(f->st), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(atomic_load(&l.got), 1);
+    assert_int_equal(l.rc, 0);
+    osec_store_close(&l.st);
+}
+
 #define STORE_TESTS                                                                        \
     cmocka_unit_test_setup_teardown(open_creates_private_file_and_migrates_once, setup,     \
                                     teardown),                                             \
@@ -1558,6 +1600,7 @@ static void sip_registrations(void **state)
     cmocka_unit_test_setup_teardown(nonce_marks, setup, teardown),                         \
     cmocka_unit_test_setup_teardown(nonce_mark_race, setup, teardown),                     \
     cmocka_unit_test_setup_teardown(sip_registrations, setup, teardown),                   \
+    cmocka_unit_test_setup_teardown(sip_registration_lock, setup, teardown),               \
     cmocka_unit_test_setup_teardown(integrity_check, setup, teardown)
 
 #ifdef OSEC_HAVE_LIBPQ
