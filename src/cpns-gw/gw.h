@@ -92,7 +92,7 @@ int gw_upstream_request(struct gw *gw, const char *method, const char *path,
 /* conn.c (TLS listener) and dtls.c (UDP listener) */
 extern const struct osec_net_handlers gw_tls_handlers;
 int gw_dtls_start(struct gw *gw);
-int gw_tunnel_start(struct gw *gw, const char *listen);
+int gw_tunnel_start(struct gw *gw, const char *listen, unsigned per_source);
 void gw_tunnel_stop(struct gw *gw);
 void gw_dtls_stop(struct gw *gw);
 

@@ -213,6 +213,8 @@ static void reload(void *arg)
         osec_net_server_set_ssl_ctx(r->gw->net, ctx) < 0)
         goto fail;
     osec_net_server_set_max_conns_per_source(r->gw->net, (unsigned)o.per_source);
+    if (r->gw->tunnel)
+        osec_net_server_set_max_conns_per_source(r->gw->tunnel, (unsigned)o.per_source);
     osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\" max_conns_per_source=%u",
               o.config ? o.config : "-", o.cert ? o.cert : "-", (unsigned)o.per_source);
     osec_config_free(&cfg);
@@ -255,7 +257,7 @@ static int run(struct gw *gw, const struct opts *o)
     if (gw->dtls)
         OSEC_GUARD(gw_dtls_start(gw));
     if (o->listen_tunnel)
-        OSEC_GUARD(gw_tunnel_start(gw, o->listen_tunnel));
+        OSEC_GUARD(gw_tunnel_start(gw, o->listen_tunnel, (unsigned)o->per_source));
     osec_info("gw.listening",
               "entity=%s addr=%s:%u udp=%s:%u digest_mode=%s max_conns_per_source=%u",
               gw->id.entity_id, gw->listen_host, (unsigned)osec_net_server_port(gw->net),

@@ -86,7 +86,7 @@ static void *tunnel_main(void *arg)
     return NULL;
 }
 
-int gw_tunnel_start(struct gw *gw, const char *listen)
+int gw_tunnel_start(struct gw *gw, const char *listen, unsigned per_source)
 {
     struct osec_net_config nc;
     char host[64];
@@ -96,6 +96,7 @@ int gw_tunnel_start(struct gw *gw, const char *listen)
     nc.host = host;
     nc.workers = 1;
     nc.idle_ms = 60000;
+    nc.max_conns_per_source = per_source; /* as the PNE listener's */
     nc.h = &gw_tunnel_handlers;
     nc.arg = gw;
     OSEC_GUARD(osec_net_server_new(&nc, &gw->tunnel));

@@ -19,6 +19,7 @@ T = TempDir()
 S = os.path.join(T.path, "srv")
 CA = os.path.join(S, "pki", "ca.crt")
 SPORT, GPORT, UPORT, G2PORT, TPORT = free_port(), free_port(), free_port(), free_port(), free_port()
+TUNNEL_LIMIT = 30  # max_conns_per_source of gw1 (its PNE listener and its tunnel)
 MPORT = free_port()
 SURL = "https://127.0.0.1:%d" % SPORT
 
@@ -75,6 +76,7 @@ srv = start_server()
 g1 = start_gw("gw1", "gw-1", GPORT, ["--listen-udp", "127.0.0.1:%d" % UPORT,
                                      "--listen-tunnel", "127.0.0.1:%d" % TPORT,
                                      "--metrics", "127.0.0.1:%d" % MPORT,
+                                     "--max-conns-per-source", str(TUNNEL_LIMIT),
                                      "--cert", os.path.join(S, "pki", "gw-1.crt"),
                                      "--key", os.path.join(S, "pki", "gw-1.key")])
 def wait_log(d, text, seconds=10.0):
@@ -108,6 +110,22 @@ s = socket.create_connection(("127.0.0.1", TPORT))
 s.sendall(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
 C.ok(s.recv(100).startswith(b"HTTP/1.1 403"), "the tunnel only leads to the GW's own server")
 s.close()
+# the tunnel listener has the per-source limit too
+held = [socket.create_connection(("127.0.0.1", TPORT)) for _ in range(TUNNEL_LIMIT + 5)]
+time.sleep(0.5)
+gone = 0
+for h in held:
+    h.settimeout(0.05)
+    try:
+        gone += h.recv(1) == b""
+    except socket.timeout:
+        pass
+    except OSError:
+        gone += 1
+C.eq(gone, 5, "tunnel: %d connections from one address, the %d over max_conns_per_source "
+     "reset at once" % (TUNNEL_LIMIT + 5, 5))
+for h in held:
+    h.close()
 
 # ---- TLS-PSK establishment + relay ---------------------------------------
 rc, key_id, err = gw("gw1", "pair", "watch-1")
