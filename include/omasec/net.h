@@ -120,6 +120,32 @@ void osec_net_server_stats(struct osec_net_server *s, struct osec_net_stats *out
  * every daemon reads it alike. */
 int osec_net_config_per_source(const struct osec_config *cfg, const char *section,
                                unsigned *out);
+/* The per-source limit of osec_net servers, for a daemon that runs its own
+ * accept loop (cpm-sipd): the same table (IPv4 address, IPv6 /64), the same
+ * refusal counter and the same rate-limited "conn.refused
+ * reason=per_source" log line.  Thread-safe: one per daemon, shared by its
+ * workers. */
+struct osec_net_srclimit;
+struct sockaddr;
+/* max_conns: the most connections the daemon holds at once (sizes the
+ * table); limit: concurrent connections per source (0: none); refused:
+ * counter of refusals (NULL: none). */
+int osec_net_srclimit_new(size_t max_conns, unsigned limit, struct osec_metric *refused,
+                          struct osec_net_srclimit **out);
+/* A new limit (configuration reload) for new connections; those open stay. */
+void osec_net_srclimit_set(struct osec_net_srclimit *t, unsigned limit);
+/* A connection from sa was accepted: counted (true), or refused because its
+ * source has limit already (false: nothing counted; counted as refused and
+ * logged; the caller resets the connection before any TLS work). */
+bool osec_net_srclimit_acquire(struct osec_net_srclimit *t, const struct sockaddr *sa);
+/* A connection counted by osec_net_srclimit_acquire(t, sa) closed (the
+ * same address). */
+void osec_net_srclimit_release(struct osec_net_srclimit *t, const struct sockaddr *sa);
+/* refused_source, sources and source_conns as for a server (refused_limit 0). */
+void osec_net_srclimit_stats(struct osec_net_srclimit *t, struct osec_net_stats *out);
+/* Logs conn.source_leak when a connection is still counted (a close path
+ * that forgot to release), then frees. */
+void osec_net_srclimit_free(struct osec_net_srclimit **t);
 /* Register the counters name{reason="per_source"} and name{reason="limit"}
  * in m (NULL: nothing to do) and point nc->refused_source / refused_limit
  * at them.  Once per name: servers that share the counters copy the

@@ -18,6 +18,7 @@
 #ifndef OMASEC_NET_INT_H
 #define OMASEC_NET_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,5 +43,19 @@ void net_src_release(struct net_src_table *t, const struct net_src_key *k);
 void net_src_totals(struct net_src_table *t, size_t *sources, size_t *conns);
 /* "192.0.2.1" / "2001:db8:1:2::/64", for logs. */
 void net_src_format(const struct net_src_key *k, char *out, size_t len);
+
+/* Connections refused at accept: counted, and logged at most once a second
+ * so that a flood does not turn into a flood of log lines. */
+struct net_refusals {
+    atomic_uint_least64_t n;
+    atomic_uint_least64_t logged;   /* n at the last log line */
+    atomic_uint_least64_t next_ms;  /* no log line before this (monotonic) */
+};
+
+/* Count one refusal in r; true when a log line is due, with *since the
+ * refusals since the last one. */
+bool net_refusal_due(struct net_refusals *r, uint64_t *since);
+/* The log line of a refusal by the per-source limit (every server alike). */
+void net_src_log_refused(const struct net_src_key *k, unsigned limit, uint64_t since);
 
 #endif

@@ -11,6 +11,7 @@
 #include "omasec/config.h"
 #include "omasec/error.h"
 #include "omasec/log.h"
+#include "omasec/metrics.h"
 #include "omasec/net.h"
 #include "omasec/util.h"
 
@@ -218,4 +219,101 @@ int osec_net_config_per_source(const struct osec_config *cfg, const char *sectio
                                    OSEC_NET_PER_SOURCE_MAX, OSEC_NET_PER_SOURCE_DEFAULT, &v));
     *out = (unsigned)v;
     return 0;
+}
+
+bool net_refusal_due(struct net_refusals *r, uint64_t *since)
+{
+    uint64_t n = atomic_fetch_add(&r->n, 1) + 1;
+    uint64_t now = osec_time_mono_ms(), next = atomic_load(&r->next_ms);
+
+    if (now < next || !atomic_compare_exchange_strong(&r->next_ms, &next, now + 1000))
+        return false;
+    *since = n - atomic_exchange(&r->logged, n);
+    return true;
+}
+
+void net_src_log_refused(const struct net_src_key *k, unsigned limit, uint64_t since)
+{
+    char src[INET6_ADDRSTRLEN + 4];
+
+    net_src_format(k, src, sizeof(src));
+    osec_warn("conn.refused", "reason=per_source source=%s limit=%u refused=%llu", src, limit,
+              (unsigned long long)since);
+}
+
+/* ---- the public wrapper, for daemons with their own accept loop ---------- */
+
+struct osec_net_srclimit {
+    struct net_src_table *t;
+    atomic_uint limit;
+    struct osec_metric *refused;
+    struct net_refusals ref;
+};
+
+int osec_net_srclimit_new(size_t max_conns, unsigned limit, struct osec_metric *refused,
+                          struct osec_net_srclimit **out)
+{
+    struct osec_net_srclimit *l = calloc(1, sizeof(*l));
+    int rc;
+
+    *out = NULL;
+    OSEC_ENSURE(l != NULL, OSEC_ENOMEM, "out of memory");
+    if ((rc = net_src_new(max_conns, &l->t)) < 0) {
+        free(l);
+        return rc;
+    }
+    atomic_init(&l->limit, limit);
+    l->refused = refused;
+    *out = l;
+    return 0;
+}
+
+void osec_net_srclimit_set(struct osec_net_srclimit *l, unsigned limit)
+{
+    atomic_store(&l->limit, limit);
+}
+
+bool osec_net_srclimit_acquire(struct osec_net_srclimit *l, const struct sockaddr *sa)
+{
+    struct net_src_key k;
+    unsigned limit = atomic_load(&l->limit);
+    uint64_t n;
+
+    net_src_key_of(sa, &k);
+    if (net_src_acquire(l->t, &k, limit))
+        return true;
+    osec_metric_inc(l->refused);
+    if (net_refusal_due(&l->ref, &n))
+        net_src_log_refused(&k, limit, n);
+    return false;
+}
+
+void osec_net_srclimit_release(struct osec_net_srclimit *l, const struct sockaddr *sa)
+{
+    struct net_src_key k;
+
+    net_src_key_of(sa, &k);
+    net_src_release(l->t, &k);
+}
+
+void osec_net_srclimit_stats(struct osec_net_srclimit *l, struct osec_net_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->refused_source = atomic_load(&l->ref.n);
+    net_src_totals(l->t, &out->sources, &out->source_conns);
+}
+
+void osec_net_srclimit_free(struct osec_net_srclimit **pl)
+{
+    struct osec_net_srclimit *l = *pl;
+    size_t sources, conns;
+
+    if (!l)
+        return;
+    net_src_totals(l->t, &sources, &conns);
+    if (sources || conns)
+        osec_error("conn.source_leak", "sources=%zu conns=%zu", sources, conns);
+    net_src_free(&l->t);
+    free(l);
+    *pl = NULL;
 }

@@ -43,14 +43,6 @@ struct worker {
     struct osec_net_conn *head; /* live connections, freed at shutdown */
 };
 
-/* Connections refused at accept: counted, and logged at most once a second
- * so that a flood does not turn into a flood of log lines. */
-struct refusals {
-    atomic_uint_least64_t n;
-    atomic_uint_least64_t logged;   /* n at the last log line */
-    atomic_uint_least64_t next_ms;  /* no log line before this (monotonic) */
-};
-
 struct osec_net_server {
     struct osec_net_config cfg;
     struct osec_net_handlers h;
@@ -63,7 +55,7 @@ struct osec_net_server {
     bool ctx_owned;           /* a swapped-in context is ours to free */
     struct net_src_table *src; /* connections per source, all workers */
     atomic_uint per_source;   /* max_conns_per_source (reloadable) */
-    struct refusals ref_source, ref_limit;
+    struct net_refusals ref_source, ref_limit;
 };
 
 struct osec_net_conn {
@@ -409,17 +401,6 @@ static struct bufferevent *make_bev(struct worker *w, evutil_socket_t fd)
     return bev;
 }
 
-static bool refusal_log_due(struct refusals *r, uint64_t *since)
-{
-    uint64_t n = atomic_fetch_add(&r->n, 1) + 1;
-    uint64_t now = osec_time_mono_ms(), next = atomic_load(&r->next_ms);
-
-    if (now < next || !atomic_compare_exchange_strong(&r->next_ms, &next, now + 1000))
-        return false;
-    *since = n - atomic_exchange(&r->logged, n);
-    return true;
-}
-
 /* A refused connection is reset rather than closed: nothing was read or
  * written, and a flood must not leave the server's side in TIME_WAIT. */
 static void drop(evutil_socket_t fd)
@@ -434,21 +415,18 @@ static void drop(evutil_socket_t fd)
 static void refuse(struct worker *w, evutil_socket_t fd, const struct net_src_key *k)
 {
     struct osec_net_server *s = w->srv;
-    char src[INET6_ADDRSTRLEN + 4];
     uint64_t n;
 
     drop(fd);
     osec_metric_inc(k ? s->cfg.refused_source : s->cfg.refused_limit);
-    if (!refusal_log_due(k ? &s->ref_source : &s->ref_limit, &n))
+    if (!net_refusal_due(k ? &s->ref_source : &s->ref_limit, &n))
         return;
     if (!k) {
         osec_warn("conn.refused", "reason=limit conns=%u refused=%llu", w->conns,
                   (unsigned long long)n);
         return;
     }
-    net_src_format(k, src, sizeof(src));
-    osec_warn("conn.refused", "reason=per_source source=%s limit=%u refused=%llu", src,
-              atomic_load(&s->per_source), (unsigned long long)n);
+    net_src_log_refused(k, atomic_load(&s->per_source), n);
 }
 
 /* The limits, checked before anything is spent on the connection: the

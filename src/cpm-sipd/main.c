@@ -53,7 +53,7 @@ static const char *const config_keys[] = {
     "min_expires", "max_expires", "default_expires", "max_contacts", "max_bindings",
     "max_message", "transaction_cache", "handshake_timeout", "message_timeout", "idle_timeout",
     "auth_max_failures", "auth_window", "auth_block", "auth_cache_ttl", "metrics", "instance",
-    NULL,
+    "max_conns_per_source", NULL,
 };
 
 struct sipd_opts {
@@ -496,6 +496,9 @@ static void limits(struct sipd *srv, const struct osec_config *cfg, struct sipd_
     srv->handshake_ms = get_ms(cfg, "handshake_timeout", 10, e);
     srv->message_ms = get_ms(cfg, "message_timeout", 30, e);
     srv->idle_ms = get_ms(cfg, "idle_timeout", 3600, e);
+    srv->per_source = OSEC_NET_PER_SOURCE_DEFAULT;
+    (void)note(e, cfg, "max_conns_per_source",
+               osec_net_config_per_source(cfg, SEC, &srv->per_source));
 }
 
 static void rate_limits(const struct osec_config *cfg, struct osec_ratelimit_config *rl,
@@ -600,8 +603,10 @@ static int serve(struct sipd *srv)
                   srv->listen[i].tp == TP_IWF ? "iwf" : sipd_tp_name(srv->listen[i].tp),
                   srv->listen[i].host, (unsigned)srv->listen[i].port);
     if (rc == 0) {
-        osec_info("server.ready", "realm=\"%s\" conversation_server=%s workers=%d peers=%zu",
-                  srv->realm, srv->cs_text, srv->workers, srv->n_peers);
+        osec_info("server.ready",
+                  "realm=\"%s\" conversation_server=%s workers=%d peers=%zu "
+                  "max_conns_per_source=%u",
+                  srv->realm, srv->cs_text, srv->workers, srv->n_peers, srv->per_source);
         rc = sipd_run(srv, sipd_reload);
         osec_info("server.stopped", "bindings=%zu", sipd_reg_count(srv->reg));
     }

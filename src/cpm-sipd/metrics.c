@@ -108,6 +108,12 @@ static void state(struct osec_metrics *r)
                                                      reg_label[i]);
     sipd_m.bindings = osec_metrics_gauge(r, "cpmsip_bindings", "Current registrar bindings",
                                          NULL);
+    sipd_m.refused_source = osec_metrics_counter(
+        r, "cpmsip_connections_refused_total",
+        "TCP/TLS connections refused at accept, by reason", "reason=\"per_source\"");
+    sipd_m.refused_limit = osec_metrics_counter(
+        r, "cpmsip_connections_refused_total",
+        "TCP/TLS connections refused at accept, by reason", "reason=\"limit\"");
     h = "Configuration reloads (SIGHUP), by result";
     sipd_m.reload_ok = osec_metrics_counter(r, "cpmsip_config_reloads_total", h,
                                             "result=\"ok\"");
@@ -121,7 +127,8 @@ int sipd_metrics_init(struct osec_metrics *r)
     security(r);
     state(r);
     /* the registry refuses only when full or on a bad name: either is a bug */
-    OSEC_ENSURE(sipd_m.reload_failed && sipd_m.latency && sipd_m.pai_stripped, OSEC_EINTERNAL,
+    OSEC_ENSURE(sipd_m.reload_failed && sipd_m.latency && sipd_m.pai_stripped &&
+                    sipd_m.refused_source, OSEC_EINTERNAL,
                 "cannot register the metrics");
     return 0;
 }

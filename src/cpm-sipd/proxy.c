@@ -91,16 +91,22 @@ static void reply(struct sipd_worker *w, const struct sipd_src *src,
  * else 500.  Logged at most once a second with the number of failures
  * not logged since: an outage must not flood the log with a line per
  * request. */
+bool sipd_once_a_second(_Atomic int64_t *last)
+{
+    int64_t now = osec_time_now(), prev = atomic_load(last);
+
+    return now != prev && atomic_compare_exchange_strong(last, &prev, now);
+}
+
 void sipd_reply_failure(struct sipd_worker *w, const struct sipd_src *src,
                         const struct osec_sip_msg *m, int rc, const char *event)
 {
     static const struct osec_sip_field retry = { "Retry-After", "5" };
     static _Atomic int64_t last_log;
     static atomic_uint_fast64_t quiet;
-    int64_t now = osec_time_now(), prev = atomic_load(&last_log);
     bool store = rc == OSEC_ESTORE || osec_error_code() == OSEC_ESTORE;
 
-    if (now != prev && atomic_compare_exchange_strong(&last_log, &prev, now))
+    if (sipd_once_a_second(&last_log))
         osec_error(event, "peer=%s error=\"%s\" not_logged=%llu", src->ip, osec_error_msg(),
                    (unsigned long long)atomic_exchange(&quiet, 0));
     else

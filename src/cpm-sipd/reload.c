@@ -6,7 +6,8 @@
  * only then publishes it: any error, including an unreadable certificate,
  * leaves the running configuration untouched.  What cannot change at run
  * time (listeners, workers, store, Conversation Server, table sizes,
- * metrics) is reported in the log as needing a restart.  Bindings, flow
+ * metrics) is reported in the log as needing a restart; max_conns_per_source
+ * applies to new connections (those open above it stay).  Bindings, flow
  * tokens, connections and the nonce-count replay cache are kept.
  */
 #include <stdlib.h>
@@ -325,6 +326,9 @@ static void commit(struct sipd *srv, struct reload *r)
     srv->handshake_ms = n->handshake_ms;
     srv->message_ms = n->message_ms;
     srv->idle_ms = n->idle_ms;
+    srv->per_source = n->per_source;
+    if (srv->srclimit)
+        osec_net_srclimit_set(srv->srclimit, n->per_source);
     swap_ctx(srv, &srv->tls, &r->tls);
     swap_ctx(srv, &srv->iwf, &r->iwf);
     old_d = atomic_exchange(&srv->digest, r->d);
@@ -373,8 +377,10 @@ void sipd_reload(void *arg)
         report_failure(r);
     } else {
         commit(srv, r);
-        osec_info("config.reload", "result=ok file=\"%s\" certificate=\"%s\" peers=%zu",
-                  srv->config_path ? srv->config_path : "-", srv->cert, r->n->n_peers);
+        osec_info("config.reload",
+                  "result=ok file=\"%s\" certificate=\"%s\" peers=%zu max_conns_per_source=%u",
+                  srv->config_path ? srv->config_path : "-", srv->cert, r->n->n_peers,
+                  srv->per_source);
         if (r->restart[0])
             osec_warn("config.reload_restart_needed", "keys=%s", r->restart);
         osec_metric_inc(sipd_m.reload_ok);

@@ -35,6 +35,7 @@
 #include "omasec/log.h"
 #include "omasec/lookup.h"
 #include "omasec/metrics.h"
+#include "omasec/net.h"
 #include "omasec/ratelimit.h"
 #include "omasec/seal.h"
 #include "omasec/sip.h"
@@ -141,6 +142,7 @@ struct sipd {
     _Atomic unsigned handshake_ms, message_ms, idle_ms;
     _Atomic uint32_t min_expires, max_expires, default_expires;
     unsigned auth_cache_ms;             /* 0: no cache of store answers */
+    unsigned per_source;                /* max_conns_per_source (reloaded into srclimit) */
     char realm[OSEC_STORE_VALUE_MAX + 1];
     /* security state shared by the workers */
     struct osec_master *m;
@@ -156,6 +158,8 @@ struct sipd {
     uint8_t flow_key[32];               /* MACs flow tokens (branch, Record-Route) */
     /* runtime */
     struct sipd_worker **w;
+    struct osec_net_srclimit *srclimit; /* stream connections per source, all workers */
+    _Atomic int64_t refused_log;        /* last "conn.refused reason=limit" line */
     struct sipd_reg *reg;
     struct sipd_audit *audit;
     struct osec_metrics *metrics_reg;
@@ -240,6 +244,9 @@ void sipd_on_datagram(struct sipd_worker *w, const struct sipd_src *src, const u
 int sipd_reply(struct sipd_worker *w, const struct sipd_src *src, const struct osec_sip_msg *req,
                unsigned status, const char *reason, const struct osec_sip_field *add,
                size_t n_add);
+/* true at most once a second per *last (any thread): for log lines that a
+ * flood would otherwise repeat per request. */
+bool sipd_once_a_second(_Atomic int64_t *last);
 /* 503 + Retry-After for a store failure, else 500; logged rate-limited. */
 void sipd_reply_failure(struct sipd_worker *w, const struct sipd_src *src,
                         const struct osec_sip_msg *m, int rc, const char *event);
@@ -424,6 +431,8 @@ struct sipd_metrics {
     struct osec_metric *spoof[2];               /* [peer] */
     struct osec_metric *pai_stripped, *retransmissions, *malformed, *latency;
     struct osec_metric *reload_ok, *reload_failed;
+    struct osec_metric *refused_source;         /* connections refused: per-source limit */
+    struct osec_metric *refused_limit;          /* connections refused: worker full */
 };
 extern struct sipd_metrics sipd_m;
 int sipd_metrics_init(struct osec_metrics *r);

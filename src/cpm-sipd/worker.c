@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -26,6 +27,7 @@
 #define RX_BATCH SIPD_RX_BATCH      /* datagrams per recvmmsg */
 #define OUTPUT_MAX (4u << 20)       /* unsent bytes per connection before we give up */
 #define CONN_BUCKETS 1024
+#define WORKER_CONNS 4096           /* stream connections per worker */
 
 enum phase { PH_HANDSHAKE, PH_OPEN, PH_CLOSING };
 
@@ -38,6 +40,7 @@ struct sipd_conn {
     struct sipd_src src;
     enum phase phase;
     bool partial, registered;
+    bool counted;                             /* in srv->srclimit (by src.flow.addr) */
     uint64_t peer_gen;                        /* peer set the connection is published in */
     char principal[OSEC_STORE_NAME_MAX + 1];  /* IWF: the peer's certificate principal */
 };
@@ -121,6 +124,9 @@ static void conn_free(struct sipd_conn *c)
             (void)SSL_shutdown(ssl); /* best effort close_notify */
         bufferevent_free(c->bev);
     }
+    if (c->counted)
+        osec_net_srclimit_release(w->srv->srclimit,
+                                  (const struct sockaddr *)&c->src.flow.addr.ss);
     osec_debug("conn.closed", "peer=%s:%u id=%llx", c->src.ip, (unsigned)c->src.port,
                (unsigned long long)c->id);
     free(c);
@@ -299,14 +305,53 @@ static void fill_src(struct sipd_conn *c, int listen, const struct sockaddr *sa,
         (void)osec_strlcpy(c->src.ip, "?", sizeof(c->src.ip));
 }
 
+/* A refused connection is reset rather than closed (as lib/net does):
+ * nothing was read or written, and a flood must not leave our side in
+ * TIME_WAIT. */
+static void reset(evutil_socket_t fd)
+{
+    struct linger lg = { 1, 0 };
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    (void)close(fd);
+}
+
+/* The limits, before anything is spent on the connection (no TLS yet): the
+ * worker's own count, then the source's across all workers.  true: the
+ * source is counted and fd is the caller's; false: fd is closed. */
+static bool admit(struct sipd_worker *w, evutil_socket_t fd, const struct sockaddr *sa,
+                  int salen)
+{
+    if (w->n_conns >= w->max_conns) {
+        osec_metric_inc(sipd_m.refused_limit);
+        if (sipd_once_a_second(&w->srv->refused_log))
+            osec_warn("conn.refused", "reason=limit conns=%u", w->n_conns);
+        reset(fd);
+        return false;
+    }
+    /* the address is kept in the connection, to release the same source */
+    if (salen <= 0 || (size_t)salen > sizeof(struct sockaddr_storage)) {
+        (void)close(fd);
+        return false;
+    }
+    if (!osec_net_srclimit_acquire(w->srv->srclimit, sa)) {
+        reset(fd);
+        return false;
+    }
+    return true;
+}
+
 static void accept_conn(struct sipd_worker *w, int listen, evutil_socket_t fd,
                         struct sockaddr *sa, int salen)
 {
     struct sipd_conn *c;
     int one = 1;
 
-    if (w->n_conns >= w->max_conns || !(c = calloc(1, sizeof(*c)))) {
-        osec_warn("conn.refused", "reason=limit conns=%u", w->n_conns);
+    if (!admit(w, fd, sa, salen))
+        return;
+    if (!(c = calloc(1, sizeof(*c)))) {
+        osec_net_srclimit_release(w->srv->srclimit, sa);
+        osec_warn("conn.refused", "reason=memory conns=%u", w->n_conns);
         (void)close(fd);
         return;
     }
@@ -317,6 +362,7 @@ static void accept_conn(struct sipd_worker *w, int listen, evutil_socket_t fd,
     w->conns[c->id % CONN_BUCKETS] = c;
     w->n_conns++;
     fill_src(c, listen, sa, salen);
+    c->counted = true;
     osec_metric_add(sipd_m.conns[c->src.flow.tp], 1);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->deadline = evtimer_new(w->base, on_deadline, c);
@@ -533,7 +579,7 @@ static int worker_init(struct sipd *srv, struct sipd_worker *w, int index)
     w->srv = srv;
     w->index = index;
     w->mbox_fd = -1;
-    w->max_conns = 4096;
+    w->max_conns = WORKER_CONNS;
     for (int i = 0; i < SIPD_LISTEN_MAX; i++)
         w->udp_fd[i] = -1;
     (void)pthread_mutex_init(&w->mbox_lock, NULL);
@@ -572,6 +618,8 @@ int sipd_workers_start(struct sipd *srv)
 {
     (void)pthread_once(&evthread_once, init_evthreads);
     OSEC_ENSURE(srv->workers >= 1 && srv->workers <= 256, OSEC_EINVAL, "bad worker count");
+    OSEC_GUARD(osec_net_srclimit_new((size_t)srv->workers * WORKER_CONNS, srv->per_source,
+                                     sipd_m.refused_source, &srv->srclimit));
     srv->w = calloc((size_t)srv->workers, sizeof(*srv->w));
     OSEC_ENSURE(srv->w != NULL, OSEC_ENOMEM, "out of memory");
     for (int i = 0; i < srv->workers; i++) {
@@ -629,6 +677,7 @@ void sipd_workers_free(struct sipd *srv)
             worker_free(srv->w[i]);
     free(srv->w);
     srv->w = NULL;
+    osec_net_srclimit_free(&srv->srclimit); /* conn.source_leak if a close path forgot */
 }
 
 /* ---- running ---------------------------------------------------------------- */

@@ -13,7 +13,13 @@ the metric cpns_connections_refused_total{reason="per_source"} and logged at
 most once a second.  SIGHUP applies a new limit (5, then 0: none).  At exit
 the daemon's table is empty (no conn.source_leak).  Then cpm-msgstored: the
 IMAP greeting shows which connections were accepted, and each listener
-counts on its own."""
+counts on its own.  Then cpm-sipd, which runs its own accept loop on the
+same table (osec_net_srclimit): one count per source across its TCP and TLS
+listeners and both workers; the silent connections, a REGISTER from
+127.0.0.2, the close paths (client close, half a ClientHello, the handshake
+timeout, a malformed message the daemon answers by closing), SIGHUP, the
+metric cpmsip_connections_refused_total{reason="per_source"}, an empty table
+at exit."""
 import http.client
 import os
 import re
@@ -24,8 +30,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from faults import (CpmMsgstored, CpnsServer, HttpsDigest, Unavailable,  # noqa: E402
-                    client_hello, quiet_stop, scale)
+from faults import (CpmMsgstored, CpmSipd, CpnsServer, HttpsDigest,  # noqa: E402
+                    Unavailable, client_hello, quiet_stop, scale, sip_exchange)
 from osectest import Checks, TempDir, free_port  # noqa: E402
 
 C = Checks()
@@ -80,12 +86,12 @@ class Tally:
     refused = 0
 
 
-def hold(port, n, src="127.0.0.1"):
+def hold(port, n, src="127.0.0.1", limit=LIMIT):
     """Open n connections and wait: (open ones, closed ones, seconds until
     the last close)."""
     t0 = time.time()
     socks = [connect(port, src) for _ in range(n)]
-    gone = wait_closed(socks, max(0, n - LIMIT), PROMPT)
+    gone = wait_closed(socks, max(0, n - limit), PROMPT)
     t_gone = time.time() - t0
     time.sleep(SETTLE)
     gone = [s for s in socks if closed(s)]
@@ -175,6 +181,21 @@ def reload_limit(t, conf_path, n, count):
     return False
 
 
+def reloads(name, d, conf, port, low, n_open, label="", **kw):
+    """SIGHUP to a lower limit (low), then to none (n_open held)."""
+    C.ok(reload_limit(d, conf, low, 1), "%s: SIGHUP with max_conns_per_source = %d"
+         % (name, low))
+    held = recovered(port, low, "%safter the reload to %d" % (label, low))
+    close_all(held)
+    time.sleep(SETTLE)
+    C.ok(reload_limit(d, conf, 0, 2), "%s: SIGHUP with max_conns_per_source = 0" % name)
+    held, gone, _ = hold(port, n_open, **kw)
+    C.eq(len(gone), 0, "%s: no limit after the reload to 0 (%d held)" % (name, len(held)))
+    close_all(held)
+    close_all(gone)
+    time.sleep(SETTLE)
+
+
 # ---- cpns-server ----------------------------------------------------------------------
 MPORT = free_port()
 t = CpnsServer(T.path, conf_extra="max_conns_per_source = %d\nmetrics = 127.0.0.1:%d\n"
@@ -232,16 +253,7 @@ close_all(held)
 time.sleep(SETTLE)
 
 # SIGHUP: a lower limit, then none.
-C.ok(reload_limit(t, conf, 5, 1), "cpns-server: SIGHUP with max_conns_per_source = 5")
-held = recovered(t.port, 5, "after the reload to 5")
-close_all(held)
-time.sleep(SETTLE)
-C.ok(reload_limit(t, conf, 0, 2), "cpns-server: SIGHUP with max_conns_per_source = 0")
-held, gone, _ = hold(t.port, 2 * LIMIT)
-C.eq(len(gone), 0, "cpns-server: no limit after the reload to 0 (%d held)" % len(held))
-close_all(held)
-close_all(gone)
-time.sleep(SETTLE)
+reloads("cpns-server", t, conf, t.port, 5, 2 * LIMIT)
 
 n = metric(MPORT, 'cpns_connections_refused_total{reason="per_source"}')
 C.eq(n, Tally.refused, "cpns-server: metric cpns_connections_refused_total{reason=\"per_source\"}")
@@ -308,5 +320,108 @@ C.ok(rc == 0, "cpm-msgstored stops cleanly", tail)
 C.ok("conn.source_leak" not in log and "conn.source_untracked" not in log,
      "cpm-msgstored: the per-source tables are empty at exit")
 C.ok("AddressSanitizer" not in log and "runtime error" not in log, "cpm-msgstored: log is clean")
+
+
+# ---- cpm-sipd: its own accept loop, one count per source over TCP and TLS ----------------
+SL = 5
+SHS = scale(4, 8)
+Tally.refused = 0
+SMPORT = free_port()
+sp = CpmSipd(T.path, conf_extra="max_conns_per_source = %d\nmetrics = 127.0.0.1:%d\n"
+             % (SL, SMPORT))
+sp.setup()
+sp.start("handshake_timeout = %d\n" % SHS)
+sconf = os.path.join(T.path, "cpm-sipd.conf")
+t0 = time.time()
+
+
+def sip_register_from(src, user="u0"):
+    """A REGISTER with Digest over a fresh TCP connection from src: the final status."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(10)
+    try:
+        s.connect(("127.0.0.1", sp.port_sip))
+        return sip_exchange(s, "tcp", user, user + "-pw")[0]
+    except (OSError, EOFError) as e:
+        return str(e)
+    finally:
+        s.close()
+
+
+C.eq(sip_register_from("127.0.0.1"), 200, "cpm-sipd: warm-up REGISTER over TCP from 127.0.0.1")
+time.sleep(SETTLE)
+held, gone, dt = hold(sp.port_sip, 2 * SL, limit=SL)
+Tally.refused += len(gone)
+C.eq((len(held), len(gone)), (SL, SL), "cpm-sipd: of %d TCP connections from 127.0.0.1, %d held "
+     "and %d refused" % (2 * SL, SL, SL))
+C.ok(dt < PROMPT, "cpm-sipd: refused within %.2f s" % dt)
+C.eq(sip_register_from("127.0.0.2"), 200,
+     "cpm-sipd: a REGISTER over TCP from 127.0.0.2 is answered meanwhile")
+extra = connect(sp.port)
+r = wait_closed([extra], 1, PROMPT)
+Tally.refused += len(r)
+C.ok(r, "cpm-sipd: a TLS connection from 127.0.0.1 is refused meanwhile (one count per source)")
+extra.close()
+C.ok(not any(closed(s) for s in held), "cpm-sipd: the held connections are still open")
+close_all(held)
+time.sleep(SETTLE)
+held = recovered(sp.port_sip, SL, "cpm-sipd: after the client closed")
+close_all(held)
+time.sleep(SETTLE)
+
+# Close paths: REGISTER exchanges, half a ClientHello on TLS, a malformed
+# message (the daemon closes), then the handshake timeout.
+res = [sip_register_from("127.0.0.1") for _ in range(2 * SL)]
+C.ok(all(x == 200 for x in res), "cpm-sipd: %d REGISTER over TCP in a row" % len(res),
+     [x for x in res if x != 200][:3])
+time.sleep(SETTLE)
+hello = client_hello(sp.tls_ctx())
+for _ in range(SL):
+    s = connect(sp.port)
+    s.sendall(hello[:len(hello) // 2])
+    s.close()
+time.sleep(SETTLE)   # the daemon has seen these closes: the next SL are all accepted
+bad = [connect(sp.port_sip) for _ in range(SL)]
+for s in bad:
+    s.sendall(b"\x00\xff garbage\r\n\r\n")
+C.eq(len(wait_closed(bad, SL, PROMPT)), SL,
+     "cpm-sipd: %d connections sending garbage are closed by the daemon" % SL)
+close_all(bad)
+time.sleep(SETTLE)
+held = recovered(sp.port_sip, SL, "cpm-sipd: after REGISTERs, half handshakes and garbage")
+close_all(held)
+time.sleep(SETTLE)
+tls_held, _, _ = hold(sp.port, SL, limit=SL)
+t_hold = time.time()
+cut = wait_closed(tls_held, SL, SHS + scale(3, 6))
+C.eq(len(cut), SL, "cpm-sipd: the handshake timeout cut the %d silent TLS connections "
+     "(after %.1f s)" % (SL, time.time() - t_hold))
+close_all(tls_held)
+held = recovered(sp.port_sip, SL, "cpm-sipd: after the handshake timeout")
+close_all(held)
+time.sleep(SETTLE)
+
+# SIGHUP: a lower limit, then none.
+reloads("cpm-sipd", sp, sconf, sp.port_sip, 2, 4 * SL, "cpm-sipd: ", limit=4 * SL)
+
+n = metric(SMPORT, 'cpmsip_connections_refused_total{reason="per_source"}')
+C.eq(n, Tally.refused,
+     "cpm-sipd: metric cpmsip_connections_refused_total{reason=\"per_source\"}")
+log = sp.d.read_log()
+lines = re.findall(r"event=conn\.refused reason=per_source source=(\S+) limit=(\d+) "
+                   r"refused=(\d+)", log)
+elapsed = time.time() - t0
+C.ok(lines and len(lines) <= elapsed + 1 and all(src == "127.0.0.1" for src, _, _ in lines)
+     and lines[0][1] == str(SL) and sum(int(x) for _, _, x in lines) <= Tally.refused,
+     "cpm-sipd: refusals logged as lib/net's, at most once a second (%d lines, %d refusals)"
+     % (len(lines), Tally.refused), lines[:3])
+rc, tail = quiet_stop(sp.d)
+log = sp.d.read_log()
+C.ok(rc == 0, "cpm-sipd stops cleanly", tail)
+C.ok("conn.source_leak" not in log and "conn.source_untracked" not in log,
+     "cpm-sipd: the per-source table is empty at exit",
+     [x for x in log.splitlines() if "source_" in x][:3])
+C.ok("AddressSanitizer" not in log and "runtime error" not in log, "cpm-sipd: log is clean")
 T.cleanup()
 C.finish()

@@ -33,9 +33,9 @@ lim = raise_nofile()
 if lim < CLIENTS + 100:
     print("# RLIMIT_NOFILE %d: fewer clients" % lim)
     CLIENTS = lim - 100
-# Every client comes from 127.0.0.1: the daemons built on lib/net would hold
-# 256 of them (max_conns_per_source); give them room, keeping the count on.
-PER_SOURCE = ("cpns-server", "cpm-msgstored")
+# Every client comes from 127.0.0.1: the daemons with a per-source limit would
+# hold 256 of them (max_conns_per_source); give them room, keeping the count on.
+PER_SOURCE = ("cpns-server", "cpm-msgstored", "cpm-sipd")
 
 
 def per_source_conf(t):

@@ -15,6 +15,7 @@
 
 #include "net/net_int.h"
 #include "omasec/buf.h"
+#include "omasec/net.h"
 
 static struct net_src_key key4(const char *ip)
 {
@@ -146,12 +147,45 @@ static void many_sources(void **state)
     net_src_free(&t);
 }
 
+/* The public wrapper cpm-sipd uses: the same counts by socket address, a
+ * limit changed on reload, refusals counted in the stats. */
+static void public_api(void **state)
+{
+    struct osec_net_srclimit *t = NULL;
+    struct osec_net_stats st;
+    struct sockaddr_in a, b;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, "203.0.113.5", &a.sin_addr), 1);
+    b = a;
+    b.sin_port = htons(999); /* another port: the same source */
+    assert_int_equal(osec_net_srclimit_new(16, 2, NULL, &t), 0);
+    assert_true(osec_net_srclimit_acquire(t, (struct sockaddr *)&a));
+    assert_true(osec_net_srclimit_acquire(t, (struct sockaddr *)&b));
+    assert_false(osec_net_srclimit_acquire(t, (struct sockaddr *)&a));
+    osec_net_srclimit_set(t, 3);
+    assert_true(osec_net_srclimit_acquire(t, (struct sockaddr *)&a));
+    memset(&st, 0, sizeof(st));
+    osec_net_srclimit_stats(t, &st);
+    assert_int_equal(st.refused_source, 1);
+    assert_int_equal(st.sources, 1);
+    for (int i = 0; i < 3; i++)
+        osec_net_srclimit_release(t, (struct sockaddr *)&a);
+    osec_net_srclimit_stats(t, &st);
+    assert_int_equal(st.sources, 0);
+    osec_net_srclimit_free(&t);
+    assert_null(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keys),
         cmocka_unit_test(limit_and_release),
         cmocka_unit_test(many_sources),
+        cmocka_unit_test(public_api),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
