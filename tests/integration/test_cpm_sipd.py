@@ -15,8 +15,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, os.path.join(HERE, "sip"))
-from osectest import BIN, Checks, Daemon, TempDir, ctl, free_port  # noqa: E402
-from siplib import Client, Msg, authorization, parse_challenge  # noqa: E402
+from osectest import (BIN, Checks, Daemon, TempDir, ctl, free_port,  # noqa: E402
+                      free_udp_tcp_port)
+from siplib import Client, CsSocket, Msg, authorization, parse_challenge  # noqa: E402
 
 C = Checks()
 T = TempDir()
@@ -28,19 +29,6 @@ ALICE = "sip:alice@example.com"
 BOB = "sip:bob@example.com"
 
 
-def free_udp_tcp_port():
-    """A port free for both UDP and TCP (listeners share the number)."""
-    for _ in range(50):
-        p = free_port()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-    raise RuntimeError("no free port")
 
 
 def start(name, conf, args):
@@ -62,21 +50,8 @@ def wait_tcp(port, timeout=20):
     return False
 
 
-class CS:
+class CS(CsSocket):
     """A raw Conversation Server on UDP, for the python-driven checks."""
-
-    def __init__(self, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", port))
-        self.port = port
-
-    def recv(self, timeout=3.0):
-        self.sock.settimeout(timeout)
-        try:
-            data, addr = self.sock.recvfrom(65535)
-            return Msg(data), addr
-        except socket.timeout:
-            return None, None
 
     def answer(self, req, addr, status=200):
         lines = ["SIP/2.0 %d OK" % status]

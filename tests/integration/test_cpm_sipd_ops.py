@@ -16,8 +16,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, os.path.join(HERE, "sip"))
-from osectest import BIN, SRC, Checks, Daemon, TempDir, ctl, free_port  # noqa: E402
-from siplib import Client, Msg, authorization, parse_challenge  # noqa: E402
+from osectest import (BIN, SRC, Checks, Daemon, TempDir, ctl, free_port,  # noqa: E402
+                      free_udp_tcp_port)
+from siplib import Client, CsSocket, Msg, authorization, parse_challenge  # noqa: E402
 
 C = Checks()
 T = TempDir()
@@ -30,18 +31,6 @@ ALICE, BOB, CAROL = "sip:alice@example.com", "sip:bob@example.com", "sip:carol@e
 EVE = "sip:eve@example.com"
 
 
-def free_udp_tcp_port():
-    for _ in range(50):
-        p = free_port()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-    raise RuntimeError("no free port")
 
 
 P, CSP = free_udp_tcp_port(), free_udp_tcp_port()
@@ -115,22 +104,8 @@ def options(c, ruri="sip:127.0.0.1:%d" % P):
     return r is not None and r.status == 200
 
 
-class CS:
+class CS(CsSocket):
     """The Conversation Server: a raw UDP socket."""
-
-    def __init__(self, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", port))
-        self.port = port
-        self.n = 0
-
-    def recv(self, timeout=3.0):
-        self.sock.settimeout(timeout)
-        try:
-            data, addr = self.sock.recvfrom(65535)
-            return Msg(data), addr
-        except socket.timeout:
-            return None, None
 
     def answer(self, req, addr, status=200):
         lines = ["SIP/2.0 %d OK" % status]

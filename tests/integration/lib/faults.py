@@ -37,8 +37,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from osectest import (BIN, Daemon, ctl, digest_header, free_port, hkdf_sha256,  # noqa: E402
-                      parse_challenges)
+from osectest import (BIN, Daemon, ctl, digest_header, free_port,  # noqa: E402
+                      free_udp_tcp_port, hkdf_sha256, parse_challenges)
 
 SANITIZE = os.environ.get("OSEC_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE", "YES")
 
@@ -1073,19 +1073,6 @@ class CpmMsgstored(Target):
         return ImapLoop()
 
 
-def free_udp_tcp_port():
-    """A port free for both UDP and TCP (cpm-sipd's udp and tcp listeners share it)."""
-    for _ in range(50):
-        p = free_port()
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            u.close()
-    raise RuntimeError("no free port")
 
 
 def sip_message(buf):

@@ -49,6 +49,21 @@ def free_port():
     return port
 
 
+def free_udp_tcp_port():
+    """A port free for both UDP and TCP (cpm-sipd's udp and tcp listeners share it)."""
+    for _ in range(50):
+        p = free_port()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            u.close()
+    raise RuntimeError("no free port")
+
+
 class TempDir:
     def __init__(self):
         self.path = tempfile.mkdtemp(prefix="omasec-test.")

@@ -186,3 +186,22 @@ class Client:
         req = self.request("REGISTER", ruri, aor, aor, call_id=call_id,
                            headers=hdrs + ["Authorization: " + auth])
         return self.transact(req), ch, req
+
+
+class CsSocket:
+    """A raw Conversation Server on UDP: the edge forwards to it; tests
+    subclass it with what they answer or send."""
+
+    def __init__(self, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.port = port
+        self.n = 0
+
+    def recv(self, timeout=3.0):
+        self.sock.settimeout(timeout)
+        try:
+            data, addr = self.sock.recvfrom(65535)
+            return Msg(data), addr
+        except socket.timeout:
+            return None, None
